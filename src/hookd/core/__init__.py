@@ -1,0 +1,1 @@
+"""The sans-I/O core: parse, verify, match and render. No clock, files, network or processes."""

@@ -1,0 +1,31 @@
+"""What the core needs to know of a configured endpoint to verify and parse its deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORGES = ("github", "gitlab", "gitea", "generic")
+ALGORITHMS = ("sha1", "sha256", "sha512")
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureScheme:
+    """A generic endpoint's HMAC: which header, which hash, and what precedes the hex."""
+
+    header: str = "X-Hub-Signature-256"
+    algorithm: str = "sha256"
+    prefix: str = "sha256="
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSpec:
+    """An endpoint as the receiver sees it. `secrets` holds every accepted secret (rotation)."""
+
+    name: str
+    forge: str
+    secrets: tuple[bytes, ...] = ()
+    insecure: bool = False
+    legacy_sha1: bool = False
+    signature: SignatureScheme = SignatureScheme()
+    event_header: str | None = None
+    delivery_header: str | None = None

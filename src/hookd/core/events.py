@@ -1,0 +1,71 @@
+"""hookd's event names: GitHub's, with GitLab's and Gitea's mapped onto them.
+
+Rules (`on:`) are written with GitHub Actions' event names. A GitLab `Push Hook` and
+`Tag Push Hook` are both `push` (the ref tells branches from tags, as on GitHub); a
+`Merge Request Hook` is `pull_request`, with `object_attributes.action` mapped onto
+GitHub's action words. Gitea already sends GitHub's names in `X-Gitea-Event`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# GitLab's hook names: gitlabhq app/services/web_hook_service.rb and the webhook events docs.
+GITLAB_EVENTS = {
+    "Push Hook": "push",
+    "Tag Push Hook": "push",
+    "Merge Request Hook": "pull_request",
+    "Issue Hook": "issues",
+    "Confidential Issue Hook": "issues",
+    "Note Hook": "issue_comment",
+    "Confidential Note Hook": "issue_comment",
+    "Pipeline Hook": "pipeline",
+    "Job Hook": "job",
+    "Deployment Hook": "deployment",
+    "Release Hook": "release",
+    "Wiki Page Hook": "gollum",
+    "System Hook": "system",
+}
+
+# object_attributes.action on merge requests and issues, in GitHub's words.
+GITLAB_ACTIONS = {
+    "open": "opened",
+    "close": "closed",
+    "reopen": "reopened",
+    "merge": "merged",
+    "approved": "approved",
+    "unapproved": "unapproved",
+    "approval": "approved",
+    "unapproval": "unapproved",
+    "create": "created",
+}
+
+
+def gitlab_event(header: str) -> str:
+    """hookd's name for a GitLab `X-Gitlab-Event` value."""
+    known = GITLAB_EVENTS.get(header)
+    if known is not None:
+        return known
+    name = header.removesuffix(" Hook").strip().lower()
+    return name.replace(" ", "_") or "unknown"
+
+
+def gitlab_action(payload: Mapping[str, Any]) -> str | None:
+    """The action of a GitLab payload, in GitHub's words (`update` with new commits is
+    `synchronize`, as GitHub calls a pull request's new push; otherwise `edited`)."""
+    attrs = payload.get("object_attributes")
+    if not isinstance(attrs, Mapping):
+        return None
+    action = attrs.get("action")
+    if not isinstance(action, str):
+        return None
+    if action == "update":
+        return "synchronize" if attrs.get("oldrev") else "edited"
+    return GITLAB_ACTIONS.get(action, action)
+
+
+def payload_action(payload: Mapping[str, Any]) -> str | None:
+    """GitHub's and Gitea's `action` field, when the payload has one."""
+    action = payload.get("action")
+    return action if isinstance(action, str) else None

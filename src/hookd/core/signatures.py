@@ -1,0 +1,52 @@
+"""HMAC and shared-token checks. Digests are always compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+
+class HmacCheck:
+    """An HMAC over bytes fed as they arrive, checked against one expected hex digest.
+
+    With several secrets (rotation) one hasher runs per secret and any one may match.
+    """
+
+    __slots__ = ("_expected", "_macs")
+
+    def __init__(self, secrets: Sequence[bytes], algorithm: str, expected_hex: str) -> None:
+        digest = getattr(hashlib, algorithm)
+        self._macs = [hmac.new(secret, digestmod=digest) for secret in secrets]
+        self._expected = expected_hex.lower()
+
+    def update(self, chunk: bytes) -> None:
+        for mac in self._macs:
+            mac.update(chunk)
+
+    def matches(self) -> bool:
+        results = [hmac.compare_digest(mac.hexdigest(), self._expected) for mac in self._macs]
+        return any(results)
+
+
+def token_matches(secrets: Sequence[bytes], token: str) -> bool:
+    """A shared token (GitLab's `X-Gitlab-Token`) equals one of the secrets."""
+    sent = token.encode("utf-8", "surrogateescape")
+    results = [hmac.compare_digest(secret, sent) for secret in secrets]
+    return any(results)
+
+
+def sign(secret: bytes, body: bytes, algorithm: str = "sha256") -> str:
+    """The hex HMAC of `body`: what a forge puts in its signature header."""
+    return hmac.new(secret, body, getattr(hashlib, algorithm)).hexdigest()
+
+
+def is_hex_digest(value: str, algorithm: str) -> bool:
+    length = hashlib.new(algorithm).digest_size * 2
+    if len(value) != length:
+        return False
+    try:
+        int(value, 16)
+    except ValueError:
+        return False
+    return True
