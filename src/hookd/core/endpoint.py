@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FORGES = ("github", "gitlab", "gitea", "generic")
 ALGORITHMS = ("sha1", "sha256", "sha512")
@@ -23,7 +23,7 @@ class EndpointSpec:
 
     name: str
     forge: str
-    secrets: tuple[bytes, ...] = ()
+    secrets: tuple[bytes, ...] = field(default=(), repr=False)
     insecure: bool = False
     legacy_sha1: bool = False
     signature: SignatureScheme = SignatureScheme()

@@ -65,7 +65,18 @@ def gitlab_action(payload: Mapping[str, Any]) -> str | None:
     return GITLAB_ACTIONS.get(action, action)
 
 
-def payload_action(payload: Mapping[str, Any]) -> str | None:
-    """GitHub's and Gitea's `action` field, when the payload has one."""
+# Gitea's words where they differ from GitHub's (modules/structs/hook.go).
+GITEA_ACTIONS = {"synchronized": "synchronize", "label_updated": "labeled"}
+
+
+def payload_action(payload: Mapping[str, Any], forge: str = "github") -> str | None:
+    """GitHub's and Gitea's `action` field, in GitHub's words, when the payload has one."""
     action = payload.get("action")
-    return action if isinstance(action, str) else None
+    if not isinstance(action, str):
+        return None
+    return GITEA_ACTIONS.get(action, action) if forge == "gitea" else action
+
+
+def delivery_action(forge: str, payload: Mapping[str, Any]) -> str | None:
+    """A payload's action in GitHub's words, whichever forge sent it."""
+    return gitlab_action(payload) if forge == "gitlab" else payload_action(payload, forge)

@@ -15,7 +15,7 @@ import orjson
 
 from hookd.core.delivery import Delivery, Headers, Payload, Rejection
 from hookd.core.endpoint import EndpointSpec
-from hookd.core.events import gitlab_action, gitlab_event, payload_action
+from hookd.core.events import delivery_action, gitlab_event
 from hookd.core.signatures import HmacCheck, is_hex_digest, token_matches
 
 JSON = "json"
@@ -94,10 +94,8 @@ class Reception:
             return Rejection(400, "The payload must be a JSON object.")
         spec = self._spec
         forge_event = self._parts.forge_event
-        if spec.forge == "gitlab":
-            event, action = gitlab_event(forge_event), gitlab_action(payload)
-        else:
-            event, action = forge_event, payload_action(payload)
+        event = gitlab_event(forge_event) if spec.forge == "gitlab" else forge_event
+        action = delivery_action(spec.forge, payload)
         kept = tuple(
             (name, value)
             for name, value in self._headers.items_raw()
@@ -287,3 +285,14 @@ def _prefixed(value: str, prefix: str, algorithm: str, header: str) -> tuple[str
         shape = f"{prefix}<hex {algorithm}>"
         return Rejection(401, f"The {header} header is malformed: expected {shape}.")
     return algorithm, value[len(prefix) :]
+
+
+def payload_json(content_type: str | None, body: bytes) -> bytes:
+    """The JSON a stored delivery carries: the body, or a form body's payload= field.
+    Raises ValueError when there is none."""
+    if body_kind(content_type) == FORM:
+        found = _form_payload(body)
+        if isinstance(found, Rejection):
+            raise ValueError(found.reason)
+        return found
+    return body

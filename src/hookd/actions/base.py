@@ -1,0 +1,48 @@
+"""The seam between the worker and the actions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hookd.core.delivery import Delivery
+
+Output = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionResult:
+    """How one attempt of an action ended.
+
+    `status` is succeeded, failed, timed_out or cancelled. `retryable` False means another
+    attempt cannot help (e.g. a template names a key the payload lacks)."""
+
+    status: str
+    exit_code: int | None = None
+    error: str | None = None
+    result: str | None = None
+    retryable: bool = True
+
+
+def failure(error: str, *, retryable: bool = False) -> ActionResult:
+    return ActionResult(status="failed", error=error, retryable=retryable)
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Everything an action needs for one attempt."""
+
+    job_id: str
+    hook: str
+    attempt: int
+    delivery: Delivery
+    payload_bytes: bytes
+    context: Mapping[str, Any]
+    base_env: Mapping[str, str]
+    workdir: Path
+    timeout: float | None
+    output: Output
+    stop: asyncio.Event

@@ -1,0 +1,61 @@
+"""`forward:` POST the delivery byte for byte, with its forge headers, to another URL;
+optionally re-signed with another secret. 5xx and connection errors are retried."""
+
+from __future__ import annotations
+
+import httpx
+
+from hookd.actions.base import ActionResult, JobContext, failure
+from hookd.config.model import ForwardSettings
+from hookd.core.render import RenderError, render_text
+from hookd.core.signatures import signature_headers
+
+# Not forwarded: what belongs to the hop (httpx sets its own), and the old signatures
+# when re-signing.
+_HOP_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+        "keep-alive",
+        "te",
+        "upgrade",
+        "accept-encoding",
+    }
+)
+_SIGNATURE_HEADERS = frozenset(
+    {
+        "x-hub-signature",
+        "x-hub-signature-256",
+        "x-gitea-signature",
+        "x-gogs-signature",
+        "x-forgejo-signature",
+        "x-gitlab-token",
+    }
+)
+
+
+async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
+    try:
+        url = render_text(settings.url, job.context)
+    except RenderError as exc:
+        return failure(str(exc))
+    delivery = job.delivery
+    dropped = _HOP_HEADERS | (_SIGNATURE_HEADERS if settings.secret else frozenset())
+    headers = [(name, value) for name, value in delivery.headers if name.lower() not in dropped]
+    if settings.secret is not None:
+        signed = job.payload_bytes if delivery.forge == "gitea" else delivery.body
+        secret = settings.secret.get_secret_value().encode()
+        headers.extend(signature_headers(delivery.forge, secret, signed).items())
+    try:
+        async with httpx.AsyncClient(timeout=settings.timeout) as client:
+            response = await client.post(url, content=delivery.body, headers=headers)
+    except httpx.HTTPError as exc:
+        await job.output(f"POST {url}: {exc.__class__.__name__}: {exc}\n".encode())
+        return failure(f"could not reach {url}: {exc.__class__.__name__}", retryable=True)
+    await job.output(f"POST {url} -> {response.status_code}\n".encode())
+    if response.is_success:
+        return ActionResult("succeeded", result=f"{url} answered {response.status_code}")
+    error = f"{url} answered {response.status_code}"
+    return ActionResult("failed", error=error, retryable=response.status_code >= 500)

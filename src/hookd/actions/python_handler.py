@@ -1,0 +1,46 @@
+"""`python: module:function`: call a handler in the user's code with the delivery.
+A coroutine function is awaited; a plain one runs in a thread. What it returns, as text,
+is the job's result; what it raises fails the job."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
+from hookd.actions.base import ActionResult, JobContext, failure
+
+
+def load_handler(spec: str, folder: Path) -> object:
+    """Import `module:function`, with the config's folder importable."""
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise ImportError(f"python: expected module:function, got {spec!r}")
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    module = importlib.import_module(module_name)
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise ImportError(f"python: {module_name} has no function {function_name}")
+    return handler
+
+
+async def call_handler(job: JobContext, spec: str, folder: Path) -> ActionResult:
+    try:
+        handler = load_handler(spec, folder)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the job's error
+        return failure(f"python: cannot load {spec}: {exc}", retryable=True)
+    assert callable(handler)
+    try:
+        if inspect.iscoroutinefunction(handler):
+            call = handler(job.delivery)
+        else:
+            call = asyncio.to_thread(handler, job.delivery)
+        value = await asyncio.wait_for(call, job.timeout)
+    except TimeoutError:
+        return ActionResult("timed_out", error=f"timed out after {job.timeout:g}s")
+    except Exception as exc:  # noqa: BLE001 - the handler's failure is the job's failure
+        return failure(f"{spec} raised {exc.__class__.__name__}: {exc}", retryable=True)
+    return ActionResult("succeeded", result=None if value is None else str(value))

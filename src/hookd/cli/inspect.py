@@ -1,0 +1,142 @@
+"""`hookd deliveries` and `hookd show`: read what the store holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from hookd.cli.options import config_option, json_option, read_config
+from hookd.cli.storeaccess import with_store
+from hookd.store.base import Store
+from hookd.store.records import DELIVERY_STATUSES, DeliveryDetail, DeliveryQuery, iso
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
+@click.option("--status", type=click.Choice(DELIVERY_STATUSES))
+@click.option("--endpoint")
+@click.option("--event")
+@click.option("--hook", help="Only deliveries that matched this hook.")
+@click.option("--repository", help="owner/name")
+@json_option
+@config_option
+def deliveries(
+    limit: int,
+    status: str | None,
+    endpoint: str | None,
+    event: str | None,
+    hook: str | None,
+    repository: str | None,
+    as_json: bool,
+    config_file: Path | None,
+) -> None:
+    """List recorded deliveries, newest first."""
+    config = read_config(config_file)
+    query = DeliveryQuery(
+        limit=limit, status=status, endpoint=endpoint, event=event, hook=hook, repository=repository
+    )
+
+    async def work(store: Store) -> list[dict[str, Any]]:
+        return [record.to_json() for record in await store.list_deliveries(query)]
+
+    rows = with_store(config, work)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No deliveries yet. Try: hookd send push")
+        return
+    table = [("ID", "RECEIVED", "ENDPOINT", "EVENT", "REPOSITORY", "STATUS", "HOOKS")]
+    for row in rows:
+        event_name = row["event"] or "-"
+        if row["action"]:
+            event_name += f".{row['action']}"
+        status_text = row["status"] if row["status"] != "rejected" else f"rejected: {row['reason']}"
+        table.append(
+            (
+                row["id"],
+                row["received_at"][:19].replace("T", " "),
+                row["endpoint"] or "-",
+                event_name,
+                row["repository"] or "-",
+                status_text,
+                ",".join(row["hooks"]) or "-",
+            )
+        )
+    print_table(table)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+@click.command()
+@click.argument("delivery_id")
+@json_option
+@config_option
+def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
+    """Show one delivery: headers, payload, rule trace and jobs."""
+    config = read_config(config_file)
+
+    async def work(store: Store) -> DeliveryDetail:
+        return await store.get_delivery(delivery_id)
+
+    detail = with_store(config, work)
+    if as_json:
+        click.echo(json.dumps(detail_json(detail), indent=2))
+        return
+    record = detail.record
+    click.echo(f"Delivery {record.id} ({record.status})")
+    for label, value in (
+        ("forge delivery", record.delivery),
+        ("endpoint", record.endpoint),
+        ("event", detail.forge_event or record.event),
+        ("action", record.action),
+        ("repository", record.repository),
+        ("received", iso(record.received_at)),
+        ("from", record.remote_addr),
+        ("size", f"{record.size} bytes"),
+        ("reason", record.reason),
+        ("duplicate of", record.duplicate_of),
+        ("replay of", record.replay_of),
+    ):
+        if value:
+            click.echo(f"  {label}: {value}")
+    if detail.headers:
+        click.echo("\nHeaders:")
+        for name, value in detail.headers:
+            click.echo(f"  {name}: {value}")
+    click.echo("\nRules:")
+    if not detail.trace:
+        click.echo("  (no hooks were considered)")
+    for entry in detail.trace:
+        mark = "matched" if entry["matched"] else "skipped"
+        click.echo(f"  {entry['hook']}: {mark}: {entry['reason']}")
+    if detail.body:
+        click.echo("\nPayload:")
+        click.echo(_pretty(detail.body))
+
+
+def _pretty(body: bytes) -> str:
+    try:
+        return json.dumps(orjson.loads(body), indent=2, ensure_ascii=False)
+    except orjson.JSONDecodeError:
+        return body.decode("utf-8", "replace")
+
+
+def detail_json(detail: DeliveryDetail) -> dict[str, Any]:
+    result = detail.record.to_json()
+    result["forge_event"] = detail.forge_event
+    result["content_type"] = detail.content_type
+    result["headers"] = [list(pair) for pair in detail.headers]
+    result["trace"] = list(detail.trace)
+    result["payload"] = detail.body.decode("utf-8", "replace") if detail.body else None
+    return result

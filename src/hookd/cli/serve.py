@@ -1,0 +1,150 @@
+"""`hookd serve`: the receiver (and, with the rules work, the job workers) in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import socket
+from pathlib import Path
+
+import click
+import uvicorn
+
+from hookd.cli.options import config_option
+from hookd.config import Config, config_path, is_loopback, load_config
+from hookd.config.template import write_initial_config
+from hookd.deliverylog import configure_logging
+from hookd.errors import ConfigError
+from hookd.store import store_for
+from hookd.web.app import HookdApp
+from hookd.worker.pool import LEASE_SECONDS, WorkerPool
+
+
+@click.command()
+@config_option
+@click.option("--host", envvar="HOOKD_HOST", help="Address to listen on [env: HOOKD_HOST].")
+@click.option("--port", envvar="HOOKD_PORT", type=int, help="Port; 0 picks one [env: HOOKD_PORT].")
+@click.option(
+    "--db", "database", envvar="HOOKD_DATABASE", help="Database URL [env: HOOKD_DATABASE]."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="HOOKD_LOG_FORMAT",
+    help="Log lines for people or machines [env: HOOKD_LOG_FORMAT].",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    envvar="HOOKD_WORKERS",
+    help="Job workers in this process; 0 receives only [env: HOOKD_WORKERS; default: CPU count].",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=1),
+    default=LEASE_SECONDS,
+    show_default=True,
+    envvar="HOOKD_LEASE_SECONDS",
+    help="How long a job stays claimed without a heartbeat before another worker may take "
+    "it over (the time to recover a job after a crash) [env: HOOKD_LEASE_SECONDS].",
+)
+def serve(
+    config_file: Path | None,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    log_format: str | None,
+    workers: int | None,
+    lease_seconds: float,
+) -> None:
+    """Receive deliveries. With no config file, first write one as `hookd init` does."""
+    path = config_path(config_file, os.environ)
+    if not path.exists():
+        written = write_initial_config(path.parent)
+        click.echo(
+            f"No config at {path}: wrote {written.config} with a new secret in {written.secret}."
+        )
+    config = _with_overrides(load_config(path), host, port, database, log_format)
+    configure_logging(config.server.log_format)
+    listener = _listen(config.server.host, config.server.port)
+    _print_banner(config, listener.getsockname()[1])
+    store = store_for(config.database)
+    size = workers if workers is not None else config.server.workers
+    size = (os.cpu_count() or 1) if size is None else size
+    pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
+    app = HookdApp(config, store, [pool.running] if pool.size else [])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+            timeout_graceful_shutdown=30,
+        )
+    )
+    asyncio.run(server.serve(sockets=[listener]))
+
+
+def _with_overrides(
+    config: Config, host: str | None, port: int | None, database: str | None, log_format: str | None
+) -> Config:
+    updates = {
+        key: value
+        for key, value in (
+            ("host", host), ("port", port), ("database", database), ("log_format", log_format),
+        )
+        if value is not None
+    }  # fmt: skip
+    if not updates:
+        return config
+    server = config.server.model_copy(update=updates)
+    if server.token is None and not is_loopback(server.host):
+        raise ConfigError(
+            [f"--host {server.host}: server.token is required when host is not a loopback address"]
+        )
+    url = database if database is not None else config.database
+    return dataclasses.replace(config, server=server, database=url)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener
+
+
+def _print_banner(config: Config, port: int) -> None:
+    host = config.server.host
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    click.echo(f"hookd is listening on {base}")
+    for name, endpoint in config.endpoints.items():
+        if endpoint.secret_file:
+            where = f"secret in {', '.join(endpoint.secret_file)}"
+        elif endpoint.secret:
+            where = f"secret in {config.path} (endpoints.{name}.secret)"
+        else:
+            where = "no secret (insecure)"
+        click.echo(f"  {name} ({endpoint.forge}): POST {base}{config.endpoint_path(name)}  {where}")
+    click.echo(f"  database: {_safe_url(config.database)}")
+    click.echo("Try it from another shell: hookd send push   (then: hookd deliveries)")
+
+
+def _safe_url(url: str) -> str:
+    """A database URL without its password."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
+    return url

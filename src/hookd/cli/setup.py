@@ -1,0 +1,54 @@
+"""`hookd init`, `hookd check` and `hookd migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from hookd.cli.options import config_option, read_config
+from hookd.config.template import write_initial_config
+from hookd.store import store_for
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--port", type=int, default=8080, show_default=True, help="The port to write.")
+def init(directory: Path, port: int) -> None:
+    """Write a commented hookd.yaml with a fresh random secret into DIRECTORY."""
+    try:
+        written = write_initial_config(directory, port)
+    except FileExistsError as exc:
+        raise click.ClickException(f"{exc} exists already; not overwriting it.") from exc
+    click.echo(f"Wrote {written.config} and a new secret in {written.secret} (mode 0600).")
+    click.echo(f"Give the forge this URL: http://127.0.0.1:{port}/hooks/github")
+    click.echo(f"and the content of {written.secret} as the webhook's secret.")
+    click.echo("Next: hookd serve")
+
+
+@click.command()
+@config_option
+def check(config_file: Path | None) -> None:
+    """Validate the config and print every problem with file:line."""
+    config = read_config(config_file)
+    hooks = sum(len(rules) for rules in config.rules.values())
+    click.echo(f"{config.path}: OK ({len(config.endpoints)} endpoints, {hooks} hooks)")
+
+
+@click.command()
+@config_option
+def migrate(config_file: Path | None) -> None:
+    """Bring the database's schema up to date (serve and worker also do this at start)."""
+    config = read_config(config_file)
+
+    async def run() -> int:
+        store = store_for(config.database)
+        await store.open()
+        try:
+            return await store.schema_version()
+        finally:
+            await store.close()
+
+    version = asyncio.run(run())
+    click.echo(f"The database is at schema version {version}.")

@@ -1,0 +1,214 @@
+"""Load `hookd.yaml`: interpolate `${VAR}`, validate, and resolve it into frozen settings.
+
+Every problem is reported with file:line and the key, all at once (`ConfigError.problems`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from hookd.config.model import ConfigFile, EndpointSettings, HookSettings, ServerSettings
+from hookd.config.rules import build_rules, check_hooks
+from hookd.config.yamlsource import Source, read_yaml
+from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.rules import HookRule
+from hookd.errors import ConfigError
+
+DEFAULT_CONFIG = "hookd.yaml"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration, with relative paths resolved against the file's folder."""
+
+    path: Path
+    server: ServerSettings
+    endpoints: Mapping[str, EndpointSettings]
+    specs: Mapping[str, EndpointSpec] = field(repr=False)
+    routes: Mapping[str, str]
+    hooks: Mapping[str, HookSettings]
+    rules: Mapping[str, tuple[HookRule, ...]]
+    database: str
+    variables: frozenset[str] = frozenset()
+
+    def endpoint_path(self, name: str) -> str:
+        return self.endpoints[name].path or f"/hooks/{name}"
+
+
+def job_base_environment(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment jobs start from: hookd's own, less every variable the config read
+    (they hold its secrets) and hookd's own HOOKD_* settings."""
+    return {
+        name: value
+        for name, value in environ.items()
+        if name not in config.variables and not name.startswith("HOOKD_")
+    }
+
+
+def config_path(explicit: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Path:
+    """`--config PATH`, else `$HOOKD_CONFIG`, else `./hookd.yaml`."""
+    return Path(explicit or environ.get("HOOKD_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate `path`. Raises ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config: {exc.strerror}"]) from exc
+    source = read_yaml(text, str(path), environ)
+    if source.problems and source.data is None:
+        raise ConfigError(source.problems)
+    parsed = _validate(source)
+    if parsed is None:
+        raise ConfigError(source.problems)
+    config = _resolve(parsed, path, source)
+    if source.problems:
+        raise ConfigError(source.problems)
+    assert config is not None
+    return config
+
+
+def _validate(source: Source) -> ConfigFile | None:
+    if not isinstance(source.data, dict):
+        source.problem((), "expected a mapping with server, endpoints and hooks")
+        return None
+    try:
+        return ConfigFile.model_validate(source.data)
+    except ValidationError as exc:
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
+            source.problem(loc, _message(error["type"], error["msg"]))
+        return None
+
+
+def _is_union_tag(part: str | int) -> bool:
+    # pydantic names the union member it tried (`str`, `list[str]`, `function-before[...]`).
+    return isinstance(part, str) and ("[" in part or part in {"str", "list", "int"})
+
+
+def _message(kind: str, msg: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required"
+    return msg.removeprefix("Value error, ")
+
+
+def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:
+    folder = path.parent
+    specs: dict[str, EndpointSpec] = {}
+    routes: dict[str, str] = {}
+    if not parsed.endpoints:
+        source.problem(("endpoints",), "at least one endpoint is needed")
+    for name, endpoint in parsed.endpoints.items():
+        spec = _endpoint_spec(name, endpoint, folder, source)
+        if spec is not None:
+            specs[name] = spec
+        route = endpoint.path or f"/hooks/{name}"
+        if route in routes:
+            source.problem(("endpoints", name, "path"), f"{route} is already {routes[route]}'s")
+        routes[route] = name
+    _check_server(parsed.server, source)
+    check_hooks(parsed, source)
+    if source.problems:
+        return None
+    return Config(
+        path=path,
+        server=parsed.server,
+        endpoints=parsed.endpoints,
+        specs=specs,
+        routes=routes,
+        hooks=parsed.hooks,
+        rules=build_rules(parsed),
+        database=_database_url(parsed.server.database, folder),
+        variables=frozenset(source.variables),
+    )
+
+
+def _check_server(server: ServerSettings, source: Source) -> None:
+    if server.token is None and not is_loopback(server.host):
+        source.problem(
+            ("server", "token"),
+            f"required when host is not a loopback address ({server.host})",
+        )
+    url = server.database
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        source.problem(("server", "database"), "expected sqlite:///PATH or postgresql://...")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _database_url(url: str, folder: Path) -> str:
+    if url.startswith("sqlite:///"):
+        file = Path(url.removeprefix("sqlite:///"))
+        if not file.is_absolute():
+            file = folder / file
+        return f"sqlite:///{file}"
+    return url
+
+
+def _endpoint_spec(
+    name: str, endpoint: EndpointSettings, folder: Path, source: Source
+) -> EndpointSpec | None:
+    where = ("endpoints", name)
+    secrets = [s.get_secret_value().encode() for s in endpoint.secret or []]
+    if endpoint.secret and endpoint.secret_file:
+        source.problem((*where, "secret_file"), "give secret or secret_file, not both")
+    for index, file in enumerate(endpoint.secret_file or []):
+        secret = _read_secret(folder / file, (*where, "secret_file", index), source)
+        if secret:
+            secrets.append(secret)
+    if any(not s for s in secrets):
+        source.problem((*where, "secret"), "a secret may not be empty")
+    if not secrets and not endpoint.insecure and not endpoint.secret_file:
+        source.problem(
+            where,
+            "has no secret: set secret or secret_file, or insecure: true to accept "
+            "unsigned deliveries",
+        )
+    if endpoint.signature is not None and endpoint.forge != "generic":
+        source.problem((*where, "signature"), "only a generic endpoint takes a signature scheme")
+    return EndpointSpec(
+        name=name,
+        forge=endpoint.forge,
+        secrets=tuple(secrets),
+        insecure=endpoint.insecure,
+        legacy_sha1=endpoint.legacy_sha1,
+        signature=_scheme(endpoint),
+        event_header=endpoint.event_header,
+        delivery_header=endpoint.delivery_header,
+    )
+
+
+def _scheme(endpoint: EndpointSettings) -> SignatureScheme:
+    settings = endpoint.signature
+    if settings is None:
+        return SignatureScheme()
+    return SignatureScheme(settings.header, settings.algorithm, settings.prefix)
+
+
+def _read_secret(file: Path, where: tuple[str | int, ...], source: Source) -> bytes | None:
+    try:
+        secret = file.read_bytes().rstrip(b"\r\n")
+    except OSError as exc:
+        source.problem(where, f"cannot read {file}: {exc.strerror}")
+        return None
+    if not secret:
+        source.problem(where, f"{file} is empty")
+        return None
+    return secret

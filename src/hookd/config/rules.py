@@ -1,0 +1,69 @@
+"""Validate the `hooks` section against the endpoints, and build each endpoint's rules."""
+
+from __future__ import annotations
+
+from hookd.config.model import ACTIONS, ConfigFile, HookSettings
+from hookd.config.yamlsource import Source
+from hookd.core.render import RenderError, check_expression, check_template
+from hookd.core.rules import HookRule, TriggerError, parse_trigger
+
+
+def hook_endpoint(config: ConfigFile, hook: HookSettings) -> str | None:
+    """The endpoint a hook listens on: its own, or the only one there is."""
+    if hook.endpoint is not None:
+        return hook.endpoint
+    if len(config.endpoints) == 1:
+        return next(iter(config.endpoints))
+    return None
+
+
+def check_hooks(config: ConfigFile, source: Source) -> None:
+    for name, hook in config.hooks.items():
+        where = ("hooks", name)
+        endpoint = hook_endpoint(config, hook)
+        if endpoint is None:
+            source.problem(where, "needs endpoint: (there is more than one endpoint)")
+        elif endpoint not in config.endpoints:
+            known = ", ".join(config.endpoints) or "none"
+            source.problem((*where, "endpoint"), f"no endpoint {endpoint!r} (known: {known})")
+        actions = [action for action in ACTIONS if getattr(hook, action) is not None]
+        if len(actions) != 1:
+            found = ", ".join(actions) or "none"
+            source.problem(where, f"needs exactly one action of {', '.join(ACTIONS)}; has {found}")
+        if hook.on is None:
+            source.problem(where, "needs on: (an event, a list, a map of filters, or '*')")
+        else:
+            try:
+                parse_trigger(hook.on)
+            except TriggerError as exc:
+                source.problem((*where, "on", *exc.path), exc.message)
+        _check_templates(hook, where, source)
+
+
+def _check_templates(hook: HookSettings, where: tuple[str, ...], source: Source) -> None:
+    checks: list[tuple[tuple[str | int, ...], str, bool]] = []
+    if hook.if_ is not None:
+        checks.append((("if",), hook.if_, True))
+    if isinstance(hook.run, str):
+        checks.append((("run",), hook.run, False))
+    elif hook.run is not None:
+        checks.extend((("run", index), word, False) for index, word in enumerate(hook.run))
+    if hook.concurrency is not None:
+        checks.append((("concurrency", "group"), hook.concurrency.group, False))
+    checks.extend((("env", key), value, False) for key, value in hook.env.items())
+    for path, text, is_expression in checks:
+        try:
+            (check_expression if is_expression else check_template)(text)
+        except RenderError as exc:
+            source.problem((*where, *path), str(exc))
+
+
+def build_rules(config: ConfigFile) -> dict[str, tuple[HookRule, ...]]:
+    """Each endpoint's hooks, in the order written, as the matcher takes them."""
+    rules: dict[str, list[HookRule]] = {name: [] for name in config.endpoints}
+    for name, hook in config.hooks.items():
+        endpoint = hook_endpoint(config, hook)
+        if endpoint in rules:
+            rule = HookRule(name=name, trigger=parse_trigger(hook.on), condition=hook.if_)
+            rules[endpoint].append(rule)
+    return {name: tuple(found) for name, found in rules.items()}

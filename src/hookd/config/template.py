@@ -1,0 +1,63 @@
+"""The `hookd.yaml` that `hookd init` (and a first `hookd serve`) writes."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+SECRET_FILE = ".hookd-secret"  # noqa: S105 - a file name, not a secret
+
+TEMPLATE = """\
+# hookd's configuration. Reference: the README's "Configuration" section.
+# ${{VAR}} and ${{VAR:-default}} are read from the environment.
+
+server:
+  host: 127.0.0.1            # loopback only; set server.token before listening wider
+  port: {port}
+  database: sqlite:///hookd.db
+  max_body: 25MB             # GitHub's own cap; larger deliveries get 413
+
+endpoints:
+  github:                    # receives POST http://127.0.0.1:{port}/hooks/github
+    forge: github            # github | gitlab | gitea | generic
+    # The webhook secret: paste this file's content into the forge's "Secret" field.
+    # It is kept out of this file so hookd.yaml can be shared and committed.
+    secret_file: {secret_file}
+
+hooks:
+  hello:
+    on: push                 # or {{push: {{branches: [main]}}}}, [push, pull_request], "*"
+    run: echo "{{{{ hookd.event }}}} to {{{{ repository.full_name }}}} at {{{{ ref }}}}"
+  # deploy:
+  #   on:
+  #     push:
+  #       branches: [main]
+  #   run: ./deploy.sh {{{{ repository.full_name }}}} {{{{ after }}}}
+  #   cwd: /srv/site
+  #   timeout: 10m
+  #   retries: 2
+  #   concurrency:
+  #     group: deploy-{{{{ repository.full_name }}}}
+"""
+
+
+@dataclass(frozen=True)
+class Written:
+    config: Path
+    secret: Path
+
+
+def write_initial_config(folder: Path, port: int = 8080) -> Written:
+    """Write hookd.yaml and a fresh random secret (mode 0600) into `folder`.
+    Refuses to overwrite an existing config."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "hookd.yaml"
+    secret = folder / SECRET_FILE
+    if config.exists():
+        raise FileExistsError(str(config))
+    if not secret.exists():
+        secret.touch(mode=0o600)
+        secret.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+    config.write_text(TEMPLATE.format(port=port, secret_file=SECRET_FILE), encoding="utf-8")
+    return Written(config=config, secret=secret)

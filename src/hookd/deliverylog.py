@@ -1,0 +1,64 @@
+"""hookd's log lines: readable by default, one JSON object per line with `--log-format json`.
+One line per delivery; never a secret, never a body."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("hookd.delivery")
+
+_FIELDS = ("endpoint", "event", "delivery", "id", "outcome", "status", "hooks", "duration_ms")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            line.update(fields)
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
+    """Send hookd's log to stderr in the chosen format, replacing earlier handlers."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("hookd")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def log_delivery(**fields: Any) -> None:
+    """One line for one delivery: endpoint, event, delivery id, outcome, hooks, duration."""
+    hooks = fields.get("hooks") or []
+    text = " ".join(
+        f"{name}={_text(fields[name] if name != 'hooks' else ','.join(hooks) or '-')}"
+        for name in _FIELDS
+        if name in fields
+    )
+    if fields.get("reason"):
+        text += f" reason={_text(fields['reason'])}"
+    log.info("delivery %s", text, extra={"fields": fields})
+
+
+def _text(value: Any) -> str:
+    text = "-" if value is None else str(value)
+    if not text or any(char in text for char in ' "='):
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return text

@@ -1,0 +1,15 @@
+"""Durable storage behind one `Store` interface; `open_store` picks the backend by URL."""
+
+from __future__ import annotations
+
+from hookd.errors import StoreError
+from hookd.store.base import Store
+
+
+def store_for(url: str) -> Store:
+    """A store for a `sqlite:///PATH` URL (PostgreSQL comes with the scale-out work)."""
+    if url.startswith("sqlite:///"):
+        from hookd.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    raise StoreError(f"no store backend for {url.split(':', 1)[0]}:// URLs yet")

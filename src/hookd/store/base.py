@@ -1,0 +1,105 @@
+"""The `Store` seam: everything hookd keeps goes through this interface, so the SQLite and
+PostgreSQL backends are interchangeable for every caller.
+
+All methods are coroutines. Writes are atomic per call and durable when they return.
+Driver errors surface as `hookd.errors.StoreError`; a missing id as `NotFound`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from hookd.core.delivery import Delivery
+from hookd.store.records import (
+    DeliveryDetail,
+    DeliveryQuery,
+    DeliveryRecord,
+    JobOutcome,
+    JobQuery,
+    JobRecord,
+    Lease,
+    NewJob,
+    Recorded,
+    RejectedRequest,
+)
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (migrations run here)."""
+
+    async def close(self) -> None:
+        """Finish pending writes and release connections."""
+
+    async def ping(self) -> None:
+        """Return when the database answers a query; raise StoreError otherwise."""
+
+    async def record_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        received_at: datetime,
+        remote_addr: str | None,
+        trace: Sequence[Mapping[str, Any]],
+        jobs: Sequence[NewJob],
+        replay_of: str | None = None,
+    ) -> Recorded:
+        """Store a verified delivery and its jobs in one transaction.
+
+        If the endpoint already accepted this forge delivery id (and this is not a
+        replay), store a `duplicate` row pointing at the original instead, create no job,
+        and return `Recorded(status="duplicate", id=<original id>)`. The check is the
+        database's unique constraint, so it holds under concurrent receivers.
+        """
+
+    async def record_rejection(self, rejected: RejectedRequest) -> str:
+        """Store a rejected request's metadata (never its body); return its id."""
+
+    async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
+        """Deliveries matching `query`, newest first, at most `query.limit`."""
+
+    async def get_delivery(self, delivery_id: str) -> DeliveryDetail:
+        """One delivery with headers, body and trace; NotFound if there is none."""
+
+    async def schema_version(self) -> int:
+        """The newest migration applied."""
+
+    async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
+        """Atomically take the next claimable job (queued and due, or running under a lapsed
+        lease) for `worker`, honouring concurrency groups; count the attempt."""
+
+    async def renew_lease(self, job_id: str, worker: str, until: datetime) -> Lease:
+        """Extend `worker`'s lease; say whether it still holds it and whether to stop."""
+
+    async def finish_job(
+        self, job_id: str, worker: str, outcome: JobOutcome, now: datetime
+    ) -> bool:
+        """Record how the attempt ended (or queue it again at `outcome.retry_at`). False if
+        `worker` no longer held the job, in which case nothing changes."""
+
+    async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
+        """Hand a running job back unfinished (graceful shutdown); the attempt is not counted."""
+
+    async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
+        """Cancel a queued job; ask a running one to stop (its worker sees it on renewal)."""
+
+    async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
+        """Queue a finished job to run again now, with a fresh attempt budget."""
+
+    async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
+        """Append output to the job's log, capped at `cap` bytes with a note where cut."""
+
+    async def read_log(self, job_id: str, offset: int = 0) -> bytes:
+        """The job's output from byte `offset` on."""
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        """One job; NotFound if there is none."""
+
+    async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        """Jobs matching `query`, newest first."""
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Return when new work may be claimable (a delivery or retry was recorded), or
+        after `timeout` seconds at the latest."""

@@ -1,0 +1,29 @@
+"""Time-ordered ids (ULID layout): 48 bits of milliseconds, then 80 random bits, in
+Crockford base32. Ordering by id is ordering by creation time, across processes."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = [0, 0]
+
+
+def new_id() -> str:
+    """A new id, strictly greater than the previous one made by this process."""
+    with _lock:
+        millis = time.time_ns() // 1_000_000
+        if millis <= _last[0]:
+            millis, randomness = _last[0], _last[1] + 1
+        else:
+            randomness = int.from_bytes(os.urandom(10), "big") >> 1
+        _last[0], _last[1] = millis, randomness
+    value = (millis << 80) | (randomness & ((1 << 80) - 1))
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))

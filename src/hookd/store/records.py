@@ -1,0 +1,197 @@
+"""The records the store keeps, as callers see them. Plain frozen values, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+DELIVERY_STATUSES = ("accepted", "duplicate", "rejected")
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancelled")
+FINISHED_JOB_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 UTC with microseconds and a Z: sorts as text in time order."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRequest:
+    """A request that was not a delivery: metadata only, never its body."""
+
+    endpoint: str | None
+    path: str
+    status: int
+    reason: str
+    remote_addr: str | None
+    size: int
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to create with its delivery. `status` is `queued`, or `failed` with `error`
+    when hookd could not even plan it (e.g. its concurrency group's template failed)."""
+
+    hook: str
+    max_attempts: int
+    concurrency_group: str | None = None
+    cancel_in_progress: bool = False
+    status: str = "queued"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What `record_delivery` did: `accepted` with the new ids, or `duplicate` of `id`."""
+
+    id: str
+    status: str
+    job_ids: tuple[str, ...] = ()
+    hooks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    id: str
+    delivery: str | None
+    endpoint: str | None
+    forge: str | None
+    event: str | None
+    action: str | None
+    repository: str | None
+    received_at: datetime
+    status: str
+    reason: str | None
+    hooks: tuple[str, ...]
+    jobs: tuple[str, ...]
+    size: int
+    remote_addr: str | None
+    replay_of: str | None = None
+    duplicate_of: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "delivery": self.delivery,
+            "endpoint": self.endpoint,
+            "forge": self.forge,
+            "event": self.event,
+            "action": self.action,
+            "repository": self.repository,
+            "received_at": iso(self.received_at),
+            "status": self.status,
+            "reason": self.reason,
+            "hooks": list(self.hooks),
+            "jobs": list(self.jobs),
+            "size": self.size,
+            "remote_addr": self.remote_addr,
+            "replay_of": self.replay_of,
+            "duplicate_of": self.duplicate_of,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDetail:
+    """One delivery with what the list leaves out: headers, raw body and rule trace."""
+
+    record: DeliveryRecord
+    content_type: str | None
+    headers: tuple[tuple[str, str], ...]
+    body: bytes | None = field(repr=False)
+    trace: tuple[dict[str, Any], ...]
+    forge_event: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    """Filters for listing deliveries, newest first; `before` is a cursor (an id)."""
+
+    limit: int = 50
+    endpoint: str | None = None
+    event: str | None = None
+    status: str | None = None
+    hook: str | None = None
+    repository: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    delivery_id: str
+    hook: str
+    status: str
+    attempts: int
+    max_attempts: int
+    exit_code: int | None
+    error: str | None
+    result: str | None
+    concurrency_group: str | None
+    queued_at: datetime
+    run_after: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    log_size: int
+    cancel_requested: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "delivery_id": self.delivery_id,
+            "hook": self.hook,
+            "status": self.status,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "result": self.result,
+            "concurrency_group": self.concurrency_group,
+            "queued_at": iso(self.queued_at),
+            "run_after": iso(self.run_after),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "log_size": self.log_size,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """Filters for listing jobs, newest first; `before` is a cursor (an id)."""
+
+    limit: int = 50
+    status: str | None = None
+    hook: str | None = None
+    delivery_id: str | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How an attempt ended. `retry_at` set means: queue it again then (status ignored)."""
+
+    status: str
+    exit_code: int | None = None
+    error: str | None = None
+    result: str | None = None
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's renewed lease: `held` False if another worker took the job over;
+    `cancel_requested` when the job should stop (cancel, or cancel-in-progress)."""
+
+    held: bool
+    cancel_requested: bool

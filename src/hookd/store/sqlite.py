@@ -1,0 +1,213 @@
+"""The SQLite backend: WAL, synchronous=FULL, one writer thread with group commit, and
+reads on their own connections in a small thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from hookd.core.delivery import Delivery
+from hookd.errors import StoreError
+from hookd.store import sqlite_jobs as jobs_sql
+from hookd.store import sqlite_sql as sql
+from hookd.store.migrations import migrations
+from hookd.store.records import (
+    DeliveryDetail,
+    DeliveryQuery,
+    DeliveryRecord,
+    JobOutcome,
+    JobQuery,
+    JobRecord,
+    Lease,
+    NewJob,
+    Recorded,
+    RejectedRequest,
+)
+from hookd.store.writer import Writer
+
+T = TypeVar("T")
+READERS = 4
+
+
+def sqlite_path(url: str) -> tuple[Path, float]:
+    """The file and busy timeout (seconds, `?timeout=`) of a `sqlite:///PATH` URL."""
+    parts = urlsplit(url)
+    timeout = float(parse_qs(parts.query).get("timeout", ["5"])[0])
+    return Path(url.removeprefix("sqlite:///").split("?", 1)[0]), timeout
+
+
+class SqliteStore:
+    """A `Store` on one SQLite file. See `hookd.store.base.Store` for the contract."""
+
+    def __init__(self, url: str) -> None:
+        self.path, self._timeout = sqlite_path(url)
+        self._writer = Writer(self._connect)
+        self._local = threading.local()
+        self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="hookd-sqlite-read")
+        self._opened = False
+        self._work = asyncio.Event()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    async def open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
+        await asyncio.to_thread(self._writer.start)
+        self._opened = True
+        await self._write(_migrate)
+
+    async def close(self) -> None:
+        if self._opened:
+            await asyncio.to_thread(self._writer.stop)
+        self._readers.shutdown(wait=True)
+
+    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await asyncio.wrap_future(self._writer.submit(operation))
+        return result
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._readers, self._run_read, query)
+
+    def _run_read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        try:
+            if connection is None:
+                connection = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+                connection.execute("PRAGMA query_only=ON")
+                self._local.connection = connection
+            return query(connection)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the database could not answer: {exc}") from exc
+
+    @property
+    def last_commit_seconds(self) -> float:
+        return self._writer.last_commit_seconds
+
+    async def ping(self) -> None:
+        await self._read(lambda connection: connection.execute("SELECT 1").fetchone())
+
+    async def schema_version(self) -> int:
+        return await self._read(sql.schema_version)
+
+    async def record_delivery(
+        self,
+        delivery: Delivery,
+        *,
+        received_at: datetime,
+        remote_addr: str | None,
+        trace: Sequence[Mapping[str, Any]],
+        jobs: Sequence[NewJob],
+        replay_of: str | None = None,
+    ) -> Recorded:
+        trace_json = orjson.dumps(list(trace)).decode()
+
+        def operation(connection: sqlite3.Connection) -> Recorded:
+            return sql.insert_delivery(
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of
+            )
+
+        recorded = await self._write(operation)
+        if recorded.job_ids:
+            self._work.set()
+        return recorded
+
+    async def record_rejection(self, rejected: RejectedRequest) -> str:
+        return await self._write(lambda connection: sql.insert_rejection(connection, rejected))
+
+    async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
+        return await self._read(lambda connection: sql.select_deliveries(connection, query))
+
+    async def get_delivery(self, delivery_id: str) -> DeliveryDetail:
+        return await self._read(lambda connection: sql.select_delivery(connection, delivery_id))
+
+    async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
+        return await self._write(lambda c: jobs_sql.claim(c, worker, now, lease_seconds))
+
+    async def renew_lease(self, job_id: str, worker: str, until: datetime) -> Lease:
+        return await self._write(lambda c: jobs_sql.renew(c, job_id, worker, until))
+
+    async def finish_job(
+        self, job_id: str, worker: str, outcome: JobOutcome, now: datetime
+    ) -> bool:
+        done = await self._write(lambda c: jobs_sql.finish(c, job_id, worker, outcome, now))
+        self._work.set()  # a concurrency group may have freed up, or a retry is queued
+        return done
+
+    async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
+        await self._write(lambda c: jobs_sql.release(c, job_id, worker, now))
+
+    async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
+        return await self._write(lambda c: jobs_sql.cancel(c, job_id, now))
+
+    async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
+        job = await self._write(lambda c: jobs_sql.requeue(c, job_id, now))
+        self._work.set()
+        return job
+
+    async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
+        return await self._write(lambda c: jobs_sql.append_log(c, job_id, chunk, cap))
+
+    async def read_log(self, job_id: str, offset: int = 0) -> bytes:
+        return await self._read(lambda c: jobs_sql.read_log(c, job_id, offset))
+
+    async def get_job(self, job_id: str) -> JobRecord:
+        return await self._read(lambda c: jobs_sql.get(c, job_id))
+
+    async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        return await self._read(lambda c: jobs_sql.select(c, query))
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+
+def _migrate(connection: sqlite3.Connection) -> int:
+    connection.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
+    newest = max(applied, default=0)
+    for migration in migrations("sqlite"):
+        if migration.version in applied:
+            continue
+        for statement in _statements(migration.sql):
+            connection.execute(statement)
+        connection.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, datetime.now(UTC).isoformat()),
+        )
+        newest = migration.version
+    return newest
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements, current = [], []
+    for line in script.splitlines():
+        current.append(line)
+        if sqlite3.complete_statement("\n".join(current)):
+            statements.append("\n".join(current))
+            current = []
+    return statements

@@ -1,0 +1,200 @@
+"""The SQL of the SQLite backend for jobs and their logs."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from hookd.errors import NotFound
+from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease, iso, parse_iso
+
+_COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
+concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested"""
+
+# Claimable: queued and due, or running under a lapsed lease (its worker died). A job in a
+# concurrency group waits while another job of the group runs under a live lease.
+_CLAIMABLE = """
+SELECT j.id FROM jobs j
+WHERE ((j.status = 'queued' AND j.run_after <= :now)
+       OR (j.status = 'running' AND j.lease_until < :now))
+  AND (j.concurrency_group IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs o
+        WHERE o.concurrency_group = j.concurrency_group AND o.status = 'running'
+          AND o.id <> j.id AND o.lease_until >= :now))
+ORDER BY j.run_after, j.id
+LIMIT 1
+"""
+
+LOG_NOTE = "\n[hookd: output cut here: the job's log is capped at {cap} bytes]\n"
+
+
+def job_record(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(
+        id=row[0], delivery_id=row[1], hook=row[2], status=row[3], attempts=row[4],
+        max_attempts=row[5], exit_code=row[6], error=row[7], result=row[8],
+        concurrency_group=row[9], queued_at=parse_iso(row[10]) or datetime.now(UTC),
+        run_after=parse_iso(row[11]) or datetime.now(UTC), started_at=parse_iso(row[12]),
+        finished_at=parse_iso(row[13]), log_size=row[14], cancel_requested=bool(row[15]),
+    )  # fmt: skip
+
+
+def claim(
+    connection: sqlite3.Connection, worker: str, now: datetime, lease_seconds: float
+) -> JobRecord | None:
+    at = iso(now)
+    row = connection.execute(_CLAIMABLE, {"now": at}).fetchone()
+    if row is None:
+        return None
+    until = iso(datetime.fromtimestamp(now.timestamp() + lease_seconds, UTC))
+    updated = connection.execute(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, lease_owner = ?, "
+        f"lease_until = ?, started_at = ?, finished_at = NULL WHERE id = ? RETURNING {_COLUMNS}",
+        (worker, until, at, row[0]),
+    ).fetchone()
+    return job_record(updated)
+
+
+def renew(connection: sqlite3.Connection, job_id: str, worker: str, until: datetime) -> Lease:
+    row = connection.execute(
+        "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND status = 'running' "
+        "RETURNING cancel_requested",
+        (iso(until), job_id, worker),
+    ).fetchone()
+    if row is None:
+        return Lease(held=False, cancel_requested=False)
+    return Lease(held=True, cancel_requested=bool(row[0]))
+
+
+def finish(
+    connection: sqlite3.Connection, job_id: str, worker: str, outcome: JobOutcome, now: datetime
+) -> bool:
+    if outcome.retry_at is not None:
+        cursor = connection.execute(
+            "UPDATE jobs SET status = 'queued', run_after = ?, exit_code = ?, error = ?, "
+            "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? "
+            "AND status = 'running'",
+            (iso(outcome.retry_at), outcome.exit_code, outcome.error, job_id, worker),
+        )
+    else:
+        cursor = connection.execute(
+            "UPDATE jobs SET status = ?, exit_code = ?, error = ?, result = ?, finished_at = ?, "
+            "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? "
+            "AND status = 'running'",
+            (
+                outcome.status,
+                outcome.exit_code,
+                outcome.error,
+                outcome.result,
+                iso(now),
+                job_id,
+                worker,
+            ),
+        )
+    return cursor.rowcount == 1
+
+
+def release(connection: sqlite3.Connection, job_id: str, worker: str, now: datetime) -> None:
+    """Hand a job back unfinished (shutdown): queued again at once, the attempt not counted."""
+    connection.execute(
+        "UPDATE jobs SET status = 'queued', run_after = ?, attempts = max(attempts - 1, 0), "
+        "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? "
+        "AND status = 'running'",
+        (iso(now), job_id, worker),
+    )
+
+
+def cancel(connection: sqlite3.Connection, job_id: str, now: datetime) -> JobRecord:
+    """Cancel a queued job now; ask a running one to stop. Finished jobs stay as they are."""
+    connection.execute(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ?, error = 'cancelled' "
+        "WHERE id = ? AND status = 'queued'",
+        (iso(now), job_id),
+    )
+    connection.execute(
+        "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'", (job_id,)
+    )
+    return get(connection, job_id)
+
+
+def requeue(connection: sqlite3.Connection, job_id: str, now: datetime) -> JobRecord:
+    """Run a finished job again (`retry`): queued now with a fresh attempt budget."""
+    job = get(connection, job_id)
+    if job.status in ("queued", "running"):
+        return job
+    connection.execute(
+        "UPDATE jobs SET status = 'queued', run_after = ?, attempts = 0, exit_code = NULL, "
+        "error = NULL, result = NULL, finished_at = NULL, started_at = NULL, "
+        "cancel_requested = 0 WHERE id = ?",
+        (iso(now), job_id),
+    )
+    return get(connection, job_id)
+
+
+def append_log(connection: sqlite3.Connection, job_id: str, chunk: bytes, cap: int) -> int:
+    """Append output, keeping at most `cap` bytes and a note where it was cut.
+    Returns how many bytes of `chunk` were kept."""
+    row = connection.execute(
+        "SELECT log_size, log_truncated FROM jobs WHERE id = ?", (job_id,)
+    ).fetchone()
+    if row is None or row[1]:
+        return 0
+    room = cap - row[0]
+    kept = chunk[: max(room, 0)]
+    if len(kept) < len(chunk):
+        kept += LOG_NOTE.format(cap=cap).encode()
+    connection.execute(
+        "INSERT INTO job_logs (job_id, seq, chunk) VALUES "
+        "(?, (SELECT coalesce(max(seq), 0) + 1 FROM job_logs WHERE job_id = ?), ?)",
+        (job_id, job_id, kept),
+    )
+    connection.execute(
+        "UPDATE jobs SET log_size = log_size + ?, log_truncated = ? WHERE id = ?",
+        (len(kept), int(len(kept) > room), job_id),
+    )
+    return len(kept)
+
+
+def read_log(connection: sqlite3.Connection, job_id: str, offset: int) -> bytes:
+    get(connection, job_id)
+    chunks = connection.execute(
+        "SELECT chunk FROM job_logs WHERE job_id = ? ORDER BY seq", (job_id,)
+    ).fetchall()
+    return b"".join(chunk for (chunk,) in chunks)[offset:]
+
+
+def get(connection: sqlite3.Connection, job_id: str) -> JobRecord:
+    row = connection.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no job {job_id}")
+    return job_record(row)
+
+
+def select(connection: sqlite3.Connection, query: JobQuery) -> list[JobRecord]:
+    where, params = [], []
+    for column, value in (
+        ("status", query.status),
+        ("hook", query.hook),
+        ("delivery_id", query.delivery_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if query.before is not None:
+        where.append("id < ?")
+        params.append(query.before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = connection.execute(
+        f"SELECT {_COLUMNS} FROM jobs {clause} ORDER BY id DESC LIMIT ?",
+        (*params, query.limit),
+    ).fetchall()
+    return [job_record(row) for row in rows]
+
+
+def next_due(connection: sqlite3.Connection) -> datetime | None:
+    """When the earliest queued job or lapsing lease falls due."""
+    row = connection.execute(
+        "SELECT min(t) FROM (SELECT min(run_after) AS t FROM jobs WHERE status = 'queued' "
+        "UNION ALL SELECT min(lease_until) FROM jobs WHERE status = 'running')"
+    ).fetchone()
+    return parse_iso(row[0]) if row and row[0] else None

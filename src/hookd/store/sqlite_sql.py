@@ -1,0 +1,212 @@
+"""The SQL of the SQLite backend for deliveries. Each function runs on a connection handed
+to it (the writer's inside its transaction, or a reader's)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from hookd.core.delivery import Delivery
+from hookd.errors import NotFound
+from hookd.store.ids import new_id
+from hookd.store.records import (
+    DeliveryDetail,
+    DeliveryQuery,
+    DeliveryRecord,
+    NewJob,
+    Recorded,
+    RejectedRequest,
+    iso,
+    parse_iso,
+)
+
+_INSERT_DELIVERY = """
+INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, repository,
+    ref, sha, received_at, status, http_status, remote_addr, size, content_type, headers, body,
+    hooks, trace, replay_of)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_JOB = """
+INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, concurrency_group,
+    queued_at, run_after, finished_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    row = connection.execute("SELECT max(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def insert_delivery(
+    connection: sqlite3.Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    trace_json: str,
+    jobs: Sequence[NewJob],
+    replay_of: str | None,
+) -> Recorded:
+    delivery_id = new_id()
+    hooks = tuple(job.hook for job in jobs)
+    status = 200 if delivery.is_ping else 202
+    cursor = connection.execute(
+        _INSERT_DELIVERY,
+        (
+            delivery_id, delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
+            delivery.forge_event, delivery.action, delivery.repository, delivery.ref,
+            delivery.sha, iso(received_at), status, remote_addr, len(delivery.body),
+            delivery.content_type, orjson.dumps(delivery.headers).decode(), delivery.body,
+            orjson.dumps(hooks).decode(), trace_json, replay_of,
+        ),
+    )  # fmt: skip
+    if cursor.rowcount == 0:
+        return _insert_duplicate(connection, delivery, received_at, remote_addr)
+    job_ids = tuple(insert_job(connection, delivery_id, job, received_at) for job in jobs)
+    return Recorded(id=delivery_id, status="accepted", job_ids=job_ids, hooks=hooks)
+
+
+def _insert_duplicate(
+    connection: sqlite3.Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+) -> Recorded:
+    (original,) = connection.execute(
+        "SELECT id FROM deliveries WHERE endpoint = ? AND delivery = ? AND status = 'accepted' "
+        "AND replay_of IS NULL",
+        (delivery.endpoint, delivery.delivery_id),
+    ).fetchone()
+    connection.execute(
+        "INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, "
+        "repository, received_at, status, http_status, remote_addr, size, content_type, "
+        "duplicate_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'duplicate', 200, ?, ?, ?, ?)",
+        (
+            new_id(), delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
+            delivery.forge_event, delivery.action, delivery.repository, iso(received_at),
+            remote_addr, len(delivery.body), delivery.content_type, original,
+        ),
+    )  # fmt: skip
+    return Recorded(id=original, status="duplicate")
+
+
+def insert_job(connection: sqlite3.Connection, delivery_id: str, job: NewJob, now: datetime) -> str:
+    """Create a job. A queued job replaces any older job still queued in its concurrency
+    group, and with `cancel_in_progress` asks the running one to stop (GitHub Actions'
+    concurrency rule)."""
+    job_id = new_id()
+    at = iso(now)
+    finished = at if job.status != "queued" else None
+    if job.concurrency_group is not None and job.status == "queued":
+        connection.execute(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ?, "
+            "error = 'replaced by a newer job in its concurrency group (' || ? || ')' "
+            "WHERE concurrency_group = ? AND status = 'queued'",
+            (at, job_id, job.concurrency_group),
+        )
+        if job.cancel_in_progress:
+            connection.execute(
+                "UPDATE jobs SET cancel_requested = 1 "
+                "WHERE concurrency_group = ? AND status = 'running'",
+                (job.concurrency_group,),
+            )
+    connection.execute(
+        _INSERT_JOB,
+        (
+            job_id, delivery_id, job.hook, job.status, job.max_attempts, job.error,
+            job.concurrency_group, at, at, finished,
+        ),
+    )  # fmt: skip
+    return job_id
+
+
+def insert_rejection(connection: sqlite3.Connection, rejected: RejectedRequest) -> str:
+    rejection_id = new_id()
+    connection.execute(
+        "INSERT INTO deliveries (id, endpoint, received_at, status, reason, http_status, path, "
+        "remote_addr, size) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?, ?)",
+        (
+            rejection_id, rejected.endpoint, iso(rejected.received_at), rejected.reason,
+            rejected.status, rejected.path, rejected.remote_addr, rejected.size,
+        ),
+    )  # fmt: skip
+    return rejection_id
+
+
+_LIST_COLUMNS = """
+d.id, d.delivery, d.endpoint, d.forge, d.event, d.action, d.repository, d.received_at,
+d.status, d.reason, d.hooks, d.size, d.remote_addr, d.replay_of, d.duplicate_of,
+(SELECT json_group_array(j.id) FROM jobs j WHERE j.delivery_id = d.id)
+"""
+
+
+def select_deliveries(connection: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRecord]:
+    where, params = _filters(query)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = connection.execute(
+        f"SELECT {_LIST_COLUMNS} FROM deliveries d {clause} ORDER BY d.id DESC LIMIT ?",
+        (*params, query.limit),
+    ).fetchall()
+    return [_record(row) for row in rows]
+
+
+def _filters(query: DeliveryQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("endpoint", query.endpoint),
+        ("event", query.event),
+        ("status", query.status),
+        ("repository", query.repository),
+    ):
+        if value is not None:
+            where.append(f"d.{column} = ?")
+            params.append(value)
+    if query.hook is not None:
+        where.append("EXISTS (SELECT 1 FROM json_each(d.hooks) WHERE json_each.value = ?)")
+        params.append(query.hook)
+    if query.since is not None:
+        where.append("d.received_at >= ?")
+        params.append(iso(query.since))
+    if query.until is not None:
+        where.append("d.received_at < ?")
+        params.append(iso(query.until))
+    if query.before is not None:
+        where.append("d.id < ?")
+        params.append(query.before)
+    return where, params
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
+    received = parse_iso(row[7]) or datetime.now(UTC)
+    return DeliveryRecord(
+        id=row[0], delivery=row[1], endpoint=row[2], forge=row[3], event=row[4], action=row[5],
+        repository=row[6], received_at=received, status=row[8], reason=row[9],
+        hooks=tuple(orjson.loads(row[10] or "[]")), jobs=tuple(orjson.loads(row[15] or "[]")),
+        size=row[11], remote_addr=row[12], replay_of=row[13], duplicate_of=row[14],
+    )  # fmt: skip
+
+
+def select_delivery(connection: sqlite3.Connection, delivery_id: str) -> DeliveryDetail:
+    row = connection.execute(
+        f"SELECT {_LIST_COLUMNS}, d.content_type, d.headers, d.body, d.trace, d.forge_event "
+        "FROM deliveries d WHERE d.id = ?",
+        (delivery_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    headers = tuple(tuple(pair) for pair in orjson.loads(row[17] or "[]"))
+    return DeliveryDetail(
+        record=_record(row),
+        content_type=row[16],
+        headers=headers,  # type: ignore[arg-type]
+        body=row[18],
+        trace=tuple(orjson.loads(row[19] or "[]")),
+        forge_event=row[20],
+    )

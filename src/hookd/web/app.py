@@ -1,0 +1,75 @@
+"""The ASGI application: endpoint paths go straight to the receiver (the hot path skips
+routing); everything else goes to a small Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hookd.config import Config
+from hookd.errors import StoreError
+from hookd.store.base import Store
+from hookd.web.receive import Receive, Receiver, Scope, Send
+
+Service = Callable[[], Awaitable[None]]
+
+
+class HookdApp:
+    """The whole HTTP surface. `services` start after the store opens (e.g. workers) and
+    are awaited for shutdown in reverse order."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        lifespan_hooks: Sequence[Callable[[], contextlib.AbstractAsyncContextManager[None]]] = (),
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.receiver = Receiver(config, store)
+        self._hooks = lifespan_hooks
+        self.site = Starlette(
+            routes=[
+                Route("/healthz", self.healthz),
+                Route("/readyz", self.readyz),
+            ],
+            lifespan=self.lifespan,
+            exception_handlers={404: not_found},
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.store.open()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for hook in self._hooks:
+                    await stack.enter_async_context(hook())
+                yield
+        finally:
+            await self.store.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.receiver.handles(scope["path"]):
+            await self.receiver(scope, receive, send)
+            return
+        await self.site(scope, receive, send)
+
+    async def healthz(self, _request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, _request: Request) -> Response:
+        try:
+            await self.store.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+
+async def not_found(_request: Request, _exc: Exception) -> Response:
+    """Unknown paths get one sentence and no hint of which paths exist."""
+    return JSONResponse({"error": "Not found."}, status_code=404)

@@ -1,0 +1,206 @@
+"""The receiver: `POST <endpoint path>`. It streams the body under the size cap through the
+signature check, verifies before parsing, and answers 2xx only after the store committed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from hookd.config import Config
+from hookd.core.delivery import Delivery, Headers, Rejection
+from hookd.core.forges import begin_delivery
+from hookd.deliverylog import log_delivery
+from hookd.errors import StoreError
+from hookd.intake import plan
+from hookd.store.base import Store
+from hookd.store.records import RejectedRequest
+from hookd.web.clientip import client_address, is_allowed
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+log = logging.getLogger("hookd.receive")
+
+
+class Received:
+    """A request's body, read up to the cap. `too_large` when the cap cut it short."""
+
+    __slots__ = ("body", "size", "too_large")
+
+    def __init__(self, body: bytes, size: int, too_large: bool) -> None:
+        self.body, self.size, self.too_large = body, size, too_large
+
+
+async def send_json(
+    send: Send,
+    status: int,
+    content: dict[str, Any],
+    headers: list[tuple[bytes, bytes]] = (),  # type: ignore[assignment]
+) -> None:
+    body = orjson.dumps(content)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class Receiver:
+    """An ASGI app answering deliveries for every endpoint path of the config."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.max_body = config.server.max_body
+
+    def handles(self, path: str) -> bool:
+        return path in self.config.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        name = self.config.routes[scope["path"]]
+        if scope["method"] != "POST":
+            await send_json(
+                send,
+                405,
+                {"error": "This URL takes webhook deliveries: send them with POST."},
+                [(b"allow", b"POST")],
+            )
+            return
+        headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+        endpoint = self.config.endpoints[name]
+        peer = scope.get("client")
+        client = client_address(
+            peer[0] if peer else None, headers.get("x-forwarded-for"), endpoint.trusted_proxies
+        )
+        outcome = await self._receive(scope, receive, name, headers, client)
+        status, content, delivery, reason = outcome
+        await send_json(send, status, content)
+        log_delivery(
+            endpoint=name,
+            event=delivery.event if delivery else headers.get("x-github-event"),
+            delivery=delivery.delivery_id if delivery else None,
+            id=content.get("id"),
+            outcome=content.get("status", "rejected"),
+            status=status,
+            hooks=content.get("hooks", []),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            reason=reason,
+        )
+
+    async def _receive(
+        self, scope: Scope, receive: Receive, name: str, headers: Headers, client: str | None
+    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
+        endpoint = self.config.endpoints[name]
+        if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
+            rejection = Rejection(403, f"Deliveries from {client} are not accepted here.")
+            return await self._reject(scope, name, client, rejection, 0)
+        declared = _content_length(headers)
+        if declared is not None and declared > self.max_body:
+            return await self._reject(scope, name, client, self._too_large(), declared)
+        reception = begin_delivery(self.config.specs[name], headers)
+        if isinstance(reception, Rejection):
+            return await self._reject(scope, name, client, reception, declared or 0)
+        received = await self._read_body(receive, reception.update)
+        if received.too_large:
+            return await self._reject(scope, name, client, self._too_large(), received.size)
+        result = reception.finish(received.body)
+        if isinstance(result, Rejection):
+            return await self._reject(scope, name, client, result, received.size)
+        return await self._accept(result, client)
+
+    def _too_large(self) -> Rejection:
+        return Rejection(
+            413, f"The body is larger than this endpoint's limit of {self.max_body} bytes."
+        )
+
+    async def _read_body(self, receive: Receive, update: Callable[[bytes], None]) -> Received:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return Received(b"", size, too_large=True)
+            if chunk:
+                update(chunk)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return Received(b"".join(chunks), size, too_large=False)
+
+    async def _accept(
+        self, delivery: Delivery, client: str | None
+    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
+        decided = plan(self.config, delivery)
+        try:
+            recorded = await self.store.record_delivery(
+                delivery,
+                received_at=datetime.now(UTC),
+                remote_addr=client,
+                trace=decided.trace,
+                jobs=decided.jobs,
+            )
+        except StoreError as exc:
+            log.error("could not record delivery %s: %s", delivery.delivery_id, exc)
+            content = {"error": "hookd could not store this delivery; please redeliver it."}
+            return 503, content, delivery, str(exc)
+        if recorded.status == "duplicate":
+            content = {"status": "duplicate", "id": recorded.id, "delivery": delivery.delivery_id}
+            return 200, content, delivery, None
+        if delivery.is_ping:
+            content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
+            return 200, content, delivery, None
+        return (
+            202,
+            {
+                "delivery": delivery.delivery_id,
+                "id": recorded.id,
+                "event": delivery.event,
+                "hooks": list(recorded.hooks),
+                "status": "queued",
+            },
+            delivery,
+            None,
+        )
+
+    async def _reject(
+        self, scope: Scope, name: str, client: str | None, rejection: Rejection, size: int
+    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
+        record = RejectedRequest(
+            endpoint=name,
+            path=scope["path"],
+            status=rejection.status,
+            reason=rejection.reason,
+            remote_addr=client,
+            size=size,
+            received_at=datetime.now(UTC),
+        )
+        try:
+            await self.store.record_rejection(record)
+        except StoreError as exc:
+            log.error("could not record a rejected request: %s", exc)
+        return rejection.status, {"error": rejection.reason}, None, rejection.reason
+
+
+def _content_length(headers: Headers) -> int | None:
+    value = headers.get("content-length")
+    if value is None or not value.isdigit():
+        return None
+    return int(value)

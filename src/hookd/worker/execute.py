@@ -1,0 +1,138 @@
+"""Run one claimed job: rebuild its delivery, run the hook's action with its output
+streamed into the store, and decide: finished, or another attempt after a backoff."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+
+from hookd.actions.base import ActionResult, JobContext, failure
+from hookd.actions.forward import forward
+from hookd.actions.mirror import mirror
+from hookd.actions.python_handler import call_handler
+from hookd.actions.run import run_command
+from hookd.config import Config, job_base_environment
+from hookd.core.delivery import Delivery
+from hookd.core.forges import payload_json
+from hookd.core.retry import backoff_delay
+from hookd.intake import delivery_context
+from hookd.store.base import Store
+from hookd.store.records import DeliveryDetail, JobOutcome, JobRecord
+
+LOG_CAP = 1024 * 1024
+FLUSH_BYTES = 64 * 1024
+FLUSH_SECONDS = 0.1
+
+
+class LogBuffer:
+    """Collects a job's output and appends it to the store in chunks, at most every
+    FLUSH_SECONDS, so a chatty job does not cost one write per line."""
+
+    def __init__(self, store: Store, job_id: str) -> None:
+        self._store, self._job_id = store, job_id
+        self._pending = bytearray()
+        self._flushed_at = time.monotonic()
+
+    async def write(self, chunk: bytes) -> None:
+        self._pending += chunk
+        due = time.monotonic() - self._flushed_at >= FLUSH_SECONDS
+        if len(self._pending) >= FLUSH_BYTES or due:
+            await self.flush()
+
+    async def flush(self) -> None:
+        self._flushed_at = time.monotonic()
+        if self._pending:
+            chunk, self._pending = bytes(self._pending), bytearray()
+            await self._store.append_log(self._job_id, chunk, LOG_CAP)
+
+
+def rebuild_delivery(detail: DeliveryDetail) -> tuple[Delivery, bytes]:
+    """The stored delivery as the core's value, and the JSON bytes it carries."""
+    record = detail.record
+    body = detail.body or b""
+    carried = payload_json(detail.content_type, body)
+    delivery = Delivery(
+        endpoint=record.endpoint or "",
+        forge=record.forge or "",
+        event=record.event or "",
+        forge_event=detail.forge_event or record.event or "",
+        action=record.action,
+        delivery_id=record.delivery,
+        content_type=detail.content_type or "",
+        headers=detail.headers,
+        body=body,
+        payload=orjson.loads(carried),
+    )
+    return delivery, carried
+
+
+async def execute(store: Store, config: Config, job: JobRecord, stop: asyncio.Event) -> JobOutcome:
+    """Run one attempt of `job` and say how it ended (or when to try again)."""
+    log = LogBuffer(store, job.id)
+    workdir = Path(tempfile.mkdtemp(prefix="hookd-job-"))
+    try:
+        result = await _attempt(store, config, job, stop, log, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    outcome = _decide(job, result)
+    if outcome.retry_at is not None:
+        wait = (outcome.retry_at - datetime.now(UTC)).total_seconds()
+        await log.write(
+            f"\n[hookd: attempt {job.attempts} of {job.max_attempts} ended: "
+            f"{result.error}; next attempt in {wait:.1f}s]\n".encode()
+        )
+    await log.flush()
+    return outcome
+
+
+async def _attempt(
+    store: Store,
+    config: Config,
+    job: JobRecord,
+    stop: asyncio.Event,
+    log: LogBuffer,
+    workdir: Path,
+) -> ActionResult:
+    hook = config.hooks.get(job.hook)
+    if hook is None:
+        return failure(f"hook {job.hook!r} is no longer in {config.path}")
+    try:
+        delivery, carried = rebuild_delivery(await store.get_delivery(job.delivery_id))
+    except ValueError as exc:
+        return failure(f"the stored delivery cannot be read: {exc}")
+    context = JobContext(
+        job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
+        payload_bytes=carried, context=delivery_context(delivery, job.hook),
+        base_env=job_base_environment(config, os.environ), workdir=workdir,
+        timeout=hook.timeout, output=log.write, stop=stop,
+    )  # fmt: skip
+    if hook.run is not None:
+        return await run_command(context, hook)
+    if hook.forward is not None:
+        return await forward(context, hook.forward)
+    if hook.mirror is not None:
+        return await mirror(context, hook.mirror, context.base_env)
+    if hook.python is not None:
+        return await call_handler(context, hook.python, config.path.parent.resolve())
+    return failure(f"hook {job.hook!r} has no action this version of hookd can run")
+
+
+def _decide(job: JobRecord, result: ActionResult) -> JobOutcome:
+    again = result.status in ("failed", "timed_out") and result.retryable
+    if again and job.attempts < job.max_attempts:
+        delay = backoff_delay(job.attempts, jitter=random.random())  # noqa: S311 - not crypto
+        return JobOutcome(
+            status="queued", exit_code=result.exit_code, error=result.error,
+            retry_at=datetime.now(UTC) + timedelta(seconds=delay),
+        )  # fmt: skip
+    return JobOutcome(
+        status=result.status, exit_code=result.exit_code, error=result.error, result=result.result
+    )

@@ -1,0 +1,152 @@
+"""A pool of workers in one process. Each claims a job under a lease, renews the lease while
+the job runs, and records the outcome. On stop, workers claim nothing more; running jobs get
+a grace period to finish, then are stopped and handed back to the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from hookd.config import Config
+from hookd.errors import StoreError
+from hookd.store.base import Store
+from hookd.store.records import JobOutcome, JobRecord
+from hookd.worker.execute import execute
+
+log = logging.getLogger("hookd.worker")
+
+LEASE_SECONDS = 30.0
+# Renewals also carry cancel requests, so they come often: a cancel takes effect within this.
+HEARTBEAT_SECONDS = 1.0
+IDLE_POLL_SECONDS = 1.0
+STORE_RETRY_SECONDS = 2.0
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        size: int,
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        grace_seconds: float = 30.0,
+    ) -> None:
+        self.store, self.config, self.size = store, config, size
+        self.lease_seconds, self.grace_seconds = lease_seconds, grace_seconds
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self._stopping = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        self._loops = [
+            asyncio.create_task(self._loop(index), name=f"hookd-worker-{index}")
+            for index in range(self.size)
+        ]
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Claim nothing more; give running jobs the grace period, then hand them back."""
+        self._stopping.set()
+        jobs = list(self._running.values())
+        if jobs:
+            log.info("waiting up to %gs for %d running jobs", self.grace_seconds, len(jobs))
+            _, late = await asyncio.wait(jobs, timeout=self.grace_seconds)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+
+    async def _loop(self, index: int) -> None:
+        worker = f"{self.name}/{index}"
+        while not self._stopping.is_set():
+            try:
+                job = await self.store.claim_job(worker, datetime.now(UTC), self.lease_seconds)
+            except StoreError as exc:
+                log.error("worker %s cannot claim jobs: %s", worker, exc)
+                await self._pause(STORE_RETRY_SECONDS)
+                continue
+            if job is None:
+                await self._idle()
+                continue
+            task = asyncio.create_task(self._run(worker, job))
+            self._running[job.id] = task
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    raise
+            finally:
+                self._running.pop(job.id, None)
+
+    async def _idle(self) -> None:
+        waiter = asyncio.create_task(self.store.wait_for_jobs(IDLE_POLL_SECONDS))
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _run(self, worker: str, job: JobRecord) -> None:
+        log.info("job %s (%s) attempt %d started by %s", job.id, job.hook, job.attempts, worker)
+        stop = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat(worker, job, stop))
+        try:
+            outcome = await execute(self.store, self.config, job, stop)
+        except asyncio.CancelledError:
+            await self._hand_back(worker, job)
+            raise
+        except Exception as exc:  # a bug in one job must not stop the worker
+            log.exception("job %s failed inside hookd", job.id)
+            outcome = JobOutcome(status="failed", error=f"hookd failed running it: {exc}")
+        finally:
+            heartbeat.cancel()
+        await self._finish(worker, job, outcome)
+
+    async def _finish(self, worker: str, job: JobRecord, outcome: JobOutcome) -> None:
+        try:
+            kept = await self.store.finish_job(job.id, worker, outcome, datetime.now(UTC))
+        except StoreError as exc:
+            log.error("job %s ended %s but could not be recorded: %s", job.id, outcome.status, exc)
+            return
+        state = "queued for retry" if outcome.retry_at else outcome.status
+        if kept:
+            log.info(
+                "job %s (%s) %s%s",
+                job.id,
+                job.hook,
+                state,
+                f": {outcome.error}" if outcome.error else "",
+            )
+        else:
+            log.warning("job %s ended %s after its lease passed to another worker", job.id, state)
+
+    async def _hand_back(self, worker: str, job: JobRecord) -> None:
+        with contextlib.suppress(StoreError):
+            await asyncio.shield(self.store.release_job(job.id, worker, datetime.now(UTC)))
+        log.info("job %s handed back unfinished at shutdown", job.id)
+
+    async def _heartbeat(self, worker: str, job: JobRecord, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(min(HEARTBEAT_SECONDS, self.lease_seconds / 3))
+            until = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+            try:
+                lease = await self.store.renew_lease(job.id, worker, until)
+            except StoreError as exc:
+                log.error("could not renew the lease of job %s: %s", job.id, exc)
+                continue
+            if lease.cancel_requested or not lease.held:
+                stop.set()
+                return
