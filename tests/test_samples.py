@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,26 @@ def test_sample_copies_no_value_from_the_corpus(name: str) -> None:
     # Shorter strings are the forge's own words: `Organization`, `pull_request`, `opened`.
     ours = {s for s in _strings(_sample(name)) if len(s) >= 16} - FORGE_CONSTANTS
     assert not ours & corpus_values
+
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d| UTC)")
+
+
+def _timestamps(value: Any, key: str = "") -> list[datetime]:
+    """Every past moment in a payload; due dates (`due_on`, `due_date`) look ahead."""
+    if isinstance(value, dict):
+        return [t for k, v in value.items() for t in _timestamps(v, k)]
+    if isinstance(value, list):
+        return [t for v in value for t in _timestamps(v, key)]
+    if isinstance(value, str) and TIMESTAMP.fullmatch(value) and not key.startswith("due"):
+        return [datetime.fromisoformat(value.replace(" UTC", "+00:00"))]
+    return []
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+def test_sample_happens_at_sample_time(name: str) -> None:
+    newest = max(_timestamps(_sample(name)))
+    assert SAMPLE_TIME - timedelta(minutes=2) <= newest <= SAMPLE_TIME
 
 
 def test_samples_are_about_our_own_repository() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -102,12 +103,10 @@ def test_keeps_trailing_newline() -> None:
 
 
 def test_missing_name_is_named() -> None:
-    message = render_error("{{ head_commit.message }}", ctx(head_commit=None) | {"x": 1})
-    assert "null has no attribute 'message'" in message
+    message = render_error("{{ head_commit.message }}", ctx(head_commit=None))
+    assert message.endswith("null has no attribute 'message'")
     context = template_context({"ref": "x"}, {})
-    assert render_error("{{ head_commit.message }}", context).endswith(
-        "'head_commit' is undefined"
-    )
+    assert render_error("{{ head_commit.message }}", context).endswith("'head_commit' is undefined")
 
 
 def test_missing_attribute_names_the_object_it_was_read_from() -> None:
@@ -292,7 +291,7 @@ def test_check_expression() -> None:
     check_expression("sender.login != 'dependabot[bot]'")
     with pytest.raises(RenderError, match=r"^expression 'ref ==': .*\(line 1\)$"):
         check_expression("ref ==")
-    with pytest.raises(RenderError, match="without {{ }}"):
+    with pytest.raises(RenderError, match=re.escape("without {{ }}")):
         check_expression("{{ ref == 'x' }}")
 
 
@@ -322,7 +321,9 @@ def test_evaluate(expression: str, expected: bool) -> None:
 def test_evaluate_names_a_missing_name_instead_of_taking_it_as_false() -> None:
     with pytest.raises(RenderError) as info:
         evaluate("sender.login != 'dependabot[bot]'", template_context({}, {}))
-    assert str(info.value) == "expression \"sender.login != 'dependabot[bot]'\": 'sender' is undefined"
+    assert (
+        str(info.value) == "expression \"sender.login != 'dependabot[bot]'\": 'sender' is undefined"
+    )
     with pytest.raises(RenderError, match="'sender' has no attribute 'name'"):
         evaluate("sender.name == 'x'", ctx())
     with pytest.raises(RenderError, match="null has no attribute 'message'"):
@@ -354,7 +355,9 @@ def test_argv_splits_first_then_renders_each_word() -> None:
         ("  echo\t\n x  ", ("echo", "x")),
     ],
 )
-def test_argv_follows_shell_quoting_around_templates(command: str, expected: tuple[str, ...]) -> None:
+def test_argv_follows_shell_quoting_around_templates(
+    command: str, expected: tuple[str, ...]
+) -> None:
     assert render_argv(command, ctx()) == expected
 
 
@@ -374,7 +377,7 @@ def test_argv_keeps_a_hostile_value_as_one_literal_argument(value: str) -> None:
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        ("echo 'a", "command \"echo 'a\": a quote is not closed"),
+        ("echo 'a", 'command "echo \'a": a quote is not closed'),
         ("echo a\\", "command 'echo a\\\\': it ends with a lone backslash"),
         ("", "the command is empty"),
         ("   ", "the command is empty"),
@@ -406,8 +409,7 @@ def test_argv_errors_name_the_missing_attribute() -> None:
     with pytest.raises(RenderError) as info:
         render_argv("./deploy.sh {{ repository.fullname }}", ctx())
     assert str(info.value) == (
-        "command './deploy.sh {{ repository.fullname }}': "
-        "'repository' has no attribute 'fullname'"
+        "command './deploy.sh {{ repository.fullname }}': 'repository' has no attribute 'fullname'"
     )
 
 
@@ -497,18 +499,24 @@ def test_shell_renders_values_like_text() -> None:
     assert env == {"HOOKD_T0": "false", "HOOKD_T1": '{"login": "alice"}', "HOOKD_T2": ""}
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
+SHELLS = [shell for shell in ("sh", "bash") if shutil.which(shell)]
+
+
+@pytest.mark.skipif(not SHELLS, reason="needs a POSIX shell")
+@pytest.mark.parametrize("shell", SHELLS)
 @pytest.mark.parametrize("value", HOSTILE)
-def test_a_real_shell_receives_hostile_values_intact(value: str, tmp_path: Path) -> None:
+def test_a_real_shell_receives_hostile_values_intact(
+    shell: str, value: str, tmp_path: Path
+) -> None:
     command = (
-        "printf '[%s]\\n' {{ ref }} \"x {{ ref }} y\" $(printf '%s' {{ ref }})\n"
+        "printf '[%s]\\n' {{ ref }} \"x {{ ref }} y\" \"$(printf '%s' {{ ref }})\"\n"
         "# it's a comment with {{ ref }}\n"
         'v={{ ref }}; printf "<%s>\\n" "$v"'
     )
     script, env = render_shell(command, ctx(ref=value))
     (tmp_path / "file-a").touch()
     result = subprocess.run(
-        ["sh", "-c", script],
+        [shell, "-c", script],
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
         cwd=tmp_path,
         capture_output=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hookd.config.model import ACTIONS, ConfigFile, HookSettings
 from hookd.config.yamlsource import Source
-from hookd.core.render import RenderError, check_expression, check_template
+from hookd.core.render import RenderError, check_command, check_expression, check_template
 from hookd.core.rules import HookRule, TriggerError, parse_trigger
 
 
@@ -37,6 +37,11 @@ def check_hooks(config: ConfigFile, source: Source) -> None:
                 parse_trigger(hook.on)
             except TriggerError as exc:
                 source.problem((*where, "on", *exc.path), exc.message)
+        for steps in ("github", "gitlab"):
+            if getattr(hook, steps) is not None:
+                source.problem(
+                    (*where, steps), "API steps are not supported by this version of hookd yet"
+                )
         _check_templates(hook, where, source)
 
 
@@ -44,13 +49,14 @@ def _check_templates(hook: HookSettings, where: tuple[str, ...], source: Source)
     checks: list[tuple[tuple[str | int, ...], str, bool]] = []
     if hook.if_ is not None:
         checks.append((("if",), hook.if_, True))
-    if isinstance(hook.run, str):
-        checks.append((("run",), hook.run, False))
-    elif hook.run is not None:
-        checks.extend((("run", index), word, False) for index, word in enumerate(hook.run))
     if hook.concurrency is not None:
         checks.append((("concurrency", "group"), hook.concurrency.group, False))
     checks.extend((("env", key), value, False) for key, value in hook.env.items())
+    if hook.run is not None:
+        try:
+            check_command(hook.run, shell=hook.shell)
+        except RenderError as exc:
+            source.problem((*where, "run"), str(exc))
     for path, text, is_expression in checks:
         try:
             (check_expression if is_expression else check_template)(text)

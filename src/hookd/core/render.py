@@ -7,7 +7,8 @@ shell script, so a branch named `$(rm -rf ~)` stays that string.
 Names in a template: the payload's top-level keys (`{{ repository.full_name }}`), `payload`
 (the whole payload, for keys that are not identifiers) and what the caller adds, such as the
 `hookd` namespace. Jinja's globals (`range`, `cycler`, `lipsum`...) are removed. Filters added
-to Jinja's own: `branch`, `tag`, `short` and a plain-JSON `tojson`.
+to Jinja's own: `branch` (`refs/heads/main` -> `main`), `tag` (`refs/tags/v1` -> `v1`), `short`
+(a sha's first 7 characters, or `short(n)`) and `tojson` (plain JSON, `tojson(indent=2)`).
 
 What `{{ }}` prints: text as is, numbers, `true`/`false`, null as an empty string (as GitHub
 Actions does), lists and objects as JSON. Anything else (a method, `self`) is an error.
@@ -325,7 +326,9 @@ def render_argv(command: str | Sequence[str], context: Mapping[str, Any]) -> tup
 
     A string is split into words by POSIX shell quoting first (`./deploy.sh "{{ ref }}"` is
     two words), then each word is rendered; a list is taken as the words. A rendered value
-    is never split or interpreted again: `a b; rm -rf ~` stays one argument.
+    is never split or interpreted again: `a b; rm -rf ~` stays one argument. Quotes only
+    group words (a template in single quotes is rendered too), and a `{% %}` block must
+    open and close within one word.
     """
     label = command if isinstance(command, str) else shlex.join(command)
     argv = tuple(_render_word(word, label, context) for word in _words(command))
@@ -358,7 +361,7 @@ _WORD_BREAKS = " \t\n;&|()<>"
 _REFUSED = {
     "single": "inside single quotes",
     "ansi": "inside $'...'",
-    "tick": "inside backticks (use $( ) instead)",
+    "tick": "inside backticks",
     "brace": "inside ${...}",
     "heredoc": "after a heredoc (<<)",
     "escape": "right after a backslash",

@@ -3,7 +3,7 @@
 Each sample is a JSON file named `<forge>-<event>[-<action>].json`, written by us in the shape
 of the forge's payloads (same keys as the forge's documented examples) about one made-up
 repository, `hookd-example/website`. They are hookd's own values, not copies of anyone's
-example payloads. Every sample's newest timestamp is `SAMPLE_TIME`.
+example payloads. Each sample is delivered at `SAMPLE_TIME`: none of its timestamps is later.
 
 GitLab samples are named by `object_kind` (`merge_request`, `issue`, `note`); hookd's
 GitHub-style names for them (`pull_request`, `issues`, `issue_comment`) are accepted too.
@@ -133,9 +133,10 @@ def fresh_sample(
     forge: str, event: str, action: str | None = None, *, now: datetime, nonce: str
 ) -> bytes:
     """The sample made to look like a new event: the head commit sha (and any other sha or id
-    the event creates) derived from `nonce`, and every timestamp moved by the same amount so
-    that the newest is `now` (to the second). Samples whose event creates nothing of its own
-    (ping, star, create and delete on GitHub) change only their timestamps."""
+    the event creates) derived from `nonce`, and every timestamp moved by `now - SAMPLE_TIME`
+    (to the second), so the sample happens at `now` and its history just before. Samples
+    whose event creates nothing of its own (GitHub's ping, star, create and delete) change
+    only their timestamps."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware, e.g. datetime.now(UTC)")
     name = _resolve(forge, event, action)
@@ -254,7 +255,8 @@ def _unknown_forge(forge: str) -> str:
 
 
 def _digest(name: str, path: str, nonce: str, algorithm: str) -> str:
-    return hashlib.new(algorithm, f"hookd:{name}:{path}:{nonce}".encode()).hexdigest()
+    seed = f"hookd:{name}:{path}:{nonce}".encode()
+    return hashlib.new(algorithm, seed, usedforsecurity=False).hexdigest()
 
 
 def _get(payload: Any, path: str) -> Any:

@@ -205,7 +205,7 @@ def select_delivery(connection: sqlite3.Connection, delivery_id: str) -> Deliver
     return DeliveryDetail(
         record=_record(row),
         content_type=row[16],
-        headers=headers,  # type: ignore[arg-type]
+        headers=headers,
         body=row[18],
         trace=tuple(orjson.loads(row[19] or "[]")),
         forge_event=row[20],

@@ -10,11 +10,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
-from hookd.web.receive import Receive, Receiver, Scope, Send
+from hookd.web.receive import Receiver
 
 Service = Callable[[], Awaitable[None]]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from starlette.types import Receive, Scope, Send
 
 from hookd.config import Config
 from hookd.core.delivery import Delivery, Headers, Rejection
@@ -20,10 +21,6 @@ from hookd.intake import plan
 from hookd.store.base import Store
 from hookd.store.records import RejectedRequest
 from hookd.web.clientip import client_address, is_allowed
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 log = logging.getLogger("hookd.receive")
 
@@ -159,7 +156,9 @@ class Receiver:
             )
         except StoreError as exc:
             log.error("could not record delivery %s: %s", delivery.delivery_id, exc)
-            content = {"error": "hookd could not store this delivery; please redeliver it."}
+            content: dict[str, Any] = {
+                "error": "hookd could not store this delivery; please redeliver it."
+            }
             return 503, content, delivery, str(exc)
         if recorded.status == "duplicate":
             content = {"status": "duplicate", "id": recorded.id, "delivery": delivery.delivery_id}
