@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,16 @@ class ActionResult:
     """How one attempt of an action ended.
 
     `status` is succeeded, failed, timed_out or cancelled. `retryable` False means another
-    attempt cannot help (e.g. a template names a key the payload lacks)."""
+    attempt cannot help (e.g. a template names a key the payload lacks). `retry_at` set means
+    a service turned the attempt away until then (a rate limit): the job is queued again for
+    that moment and the attempt does not count against its retries."""
 
     status: str
     exit_code: int | None = None
     error: str | None = None
     result: str | None = None
     retryable: bool = True
+    retry_at: datetime | None = None
 
 
 def failure(error: str, *, retryable: bool = False) -> ActionResult:
@@ -42,7 +46,7 @@ class JobContext:
     payload_bytes: bytes
     context: Mapping[str, Any]
     base_env: Mapping[str, str]
-    workdir: Path
+    payload_file: Path
     timeout: float | None
     output: Output
     stop: asyncio.Event

@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,41 +40,64 @@ async def run_process(
 ) -> ProcessResult:
     """Run `argv` to its end, its timeout, or until `stop` is set. Raises OSError when it
     cannot start (no such program, bad cwd)."""
-    process = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,  # one pipe keeps stdout and stderr in order
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-    )
-    feeder = asyncio.create_task(_feed(process, stdin))
-    reader = asyncio.create_task(_read(process, output))
+    child = await Child.spawn(argv, env=env, cwd=cwd)
+    threading.Thread(target=_feed, args=(child.popen, stdin), daemon=True).start()
+    reader = asyncio.create_task(_read(child, output))
     try:
-        ended = await _wait(process, timeout, stop)
+        ended = await _wait(child, timeout, stop)
     except asyncio.CancelledError:
-        await _kill_group(process)
+        await _kill_group(child)
         raise
-    finally:
-        feeder.cancel()
     if ended != "exited":
-        await _kill_group(process)
+        await _kill_group(child)
     try:
         await asyncio.wait_for(asyncio.shield(reader), DRAIN_GRACE)
     except TimeoutError:
         reader.cancel()
     return ProcessResult(
-        exit_code=process.returncode,
+        exit_code=child.popen.returncode,
         timed_out=ended == "timeout",
         stopped=ended == "stopped",
     )
 
 
-async def _wait(
-    process: asyncio.subprocess.Process, timeout: float | None, stop: asyncio.Event
-) -> str:
-    exited = asyncio.create_task(process.wait())
+class Child:
+    """A child process spawned with `subprocess.Popen` (vfork: its cost does not grow with
+    hookd's memory, unlike the event loop's fork-based spawn) whose exit the event loop
+    learns from a pidfd."""
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self._loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = self._loop.create_future()
+        self._pidfd = os.pidfd_open(popen.pid)
+        self._loop.add_reader(self._pidfd, self._on_exit)
+
+    @classmethod
+    async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None) -> Child:
+        popen = await asyncio.to_thread(
+            subprocess.Popen,
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one pipe keeps stdout and stderr in order
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+        )
+        return cls(popen)
+
+    def _on_exit(self) -> None:
+        self._loop.remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        self._exited.set_result(self.popen.wait())
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
+async def _wait(child: Child, timeout: float | None, stop: asyncio.Event) -> str:
+    exited = asyncio.create_task(child.wait())
     stopped = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait(
@@ -86,32 +111,40 @@ async def _wait(
     return "stopped" if stopped in done else "timeout"
 
 
-async def _feed(process: asyncio.subprocess.Process, data: bytes) -> None:
-    stdin = process.stdin
+def _feed(popen: subprocess.Popen[bytes], data: bytes) -> None:
+    """Write stdin from a thread: a child that never reads it cannot block the loop, and
+    the write ends when the child exits (EPIPE) or is killed."""
+    stdin = popen.stdin
     if stdin is None:
         return
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    with contextlib.suppress(OSError):
         stdin.write(data)
-        await stdin.drain()
-    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+    with contextlib.suppress(OSError):
         stdin.close()
 
 
-async def _read(process: asyncio.subprocess.Process, output: Output) -> None:
-    stream = process.stdout
-    if stream is None:
+async def _read(child: Child, output: Output) -> None:
+    pipe = child.popen.stdout
+    if pipe is None:
         return
-    while chunk := await stream.read(READ_SIZE):
-        await output(chunk)
+    loop = asyncio.get_running_loop()
+    stream = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), pipe)
+    try:
+        while chunk := await stream.read(READ_SIZE):
+            await output(chunk)
+    finally:
+        transport.close()
 
 
-async def _kill_group(process: asyncio.subprocess.Process) -> None:
+async def _kill_group(child: Child) -> None:
     """TERM the whole process group, then KILL it if it is still there after a grace."""
-    _signal_group(process.pid, signal.SIGTERM)
+    pid = child.popen.pid
+    _signal_group(pid, signal.SIGTERM)
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(process.wait(), KILL_GRACE)
-    _signal_group(process.pid, signal.SIGKILL)
-    await process.wait()
+        await asyncio.wait_for(child.wait(), KILL_GRACE)
+    _signal_group(pid, signal.SIGKILL)
+    await child.wait()
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -28,7 +28,7 @@ def job_environment(job: JobContext, hook: HookSettings) -> dict[str, str]:
         "HOOKD_REPOSITORY": delivery.repository or "",
         "HOOKD_REF": delivery.ref or "",
         "HOOKD_SHA": delivery.sha or "",
-        "HOOKD_PAYLOAD": str(job.workdir / "payload.json"),
+        "HOOKD_PAYLOAD": str(job.payload_file),
     }
     rendered = {name: render_text(value, job.context) for name, value in hook.env.items()}
     return {**job.base_env, **facts, **rendered}
@@ -49,8 +49,11 @@ async def run_command(job: JobContext, hook: HookSettings) -> ActionResult:
         cwd = render_text(hook.cwd, job.context) if hook.cwd else None
     except RenderError as exc:
         return failure(str(exc))
-    (job.workdir / "payload.json").write_bytes(job.payload_bytes)
-    return await _run(argv, env, cwd, job)
+    job.payload_file.write_bytes(job.payload_bytes)
+    try:
+        return await _run(argv, env, cwd, job)
+    finally:
+        job.payload_file.unlink(missing_ok=True)
 
 
 async def _run(

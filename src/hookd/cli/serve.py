@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import socket
@@ -10,14 +9,17 @@ from pathlib import Path
 
 import click
 import uvicorn
+import uvloop
 
 from hookd.cli.options import config_option
 from hookd.config import Config, config_path, is_loopback, load_config
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
 from hookd.errors import ConfigError
+from hookd.relay.tunnel import serve_hooks
 from hookd.store import store_for
 from hookd.web.app import HookdApp
+from hookd.web.metrics import timed_store
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
 
 
@@ -49,6 +51,21 @@ from hookd.worker.pool import LEASE_SECONDS, WorkerPool
     help="How long a job stays claimed without a heartbeat before another worker may take "
     "it over (the time to recover a job after a crash) [env: HOOKD_LEASE_SECONDS].",
 )
+@click.option(
+    "--tunnel",
+    type=click.Choice(["ngrok"]),
+    envvar="HOOKD_TUNNEL",
+    help="Open a public tunnel to this server while it runs; ngrok reads NGROK_AUTHTOKEN "
+    "[env: HOOKD_TUNNEL].",
+)
+@click.option(
+    "--register",
+    metavar="OWNER/NAME",
+    envvar="HOOKD_REGISTER",
+    help="With --tunnel: point OWNER/NAME's GitHub webhook at the tunnel while hookd runs and "
+    "deactivate it on exit; needs GITHUB_TOKEN or the endpoint's api_token "
+    "[env: HOOKD_REGISTER].",
+)
 def serve(
     config_file: Path | None,
     host: str | None,
@@ -57,6 +74,8 @@ def serve(
     log_format: str | None,
     workers: int | None,
     lease_seconds: float,
+    tunnel: str | None,
+    register: str | None,
 ) -> None:
     """Receive deliveries. With no config file, first write one as `hookd init` does."""
     path = config_path(config_file, os.environ)
@@ -68,12 +87,13 @@ def serve(
     config = _with_overrides(load_config(path), host, port, database, log_format)
     configure_logging(config.server.log_format)
     listener = _listen(config.server.host, config.server.port)
+    tunnel_hooks = serve_hooks(config, tunnel, register, listener.getsockname()[1])
     _print_banner(config, listener.getsockname()[1])
-    store = store_for(config.database)
+    store = timed_store(store_for(config.database))
     size = workers if workers is not None else config.server.workers
     size = (os.cpu_count() or 1) if size is None else size
     pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
-    app = HookdApp(config, store, [pool.running] if pool.size else [])
+    app = HookdApp(config, store, [*([pool.running] if pool.size else []), *tunnel_hooks])
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -81,11 +101,13 @@ def serve(
             http="httptools",
             lifespan="on",
             access_log=False,
+            # hookd decides whom to believe per endpoint (trusted_proxies), not uvicorn.
+            proxy_headers=False,
             log_level="warning",
             timeout_graceful_shutdown=30,
         )
     )
-    asyncio.run(server.serve(sockets=[listener]))
+    uvloop.run(server.serve(sockets=[listener]))
 
 
 def _with_overrides(

@@ -41,15 +41,15 @@ def sign(secret: bytes, body: bytes, algorithm: str = "sha256") -> str:
     return hmac.new(secret, body, getattr(hashlib, algorithm)).hexdigest()
 
 
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+
+
 def is_hex_digest(value: str, algorithm: str) -> bool:
+    """`value` is exactly a hex digest of `algorithm`: ASCII hex digits and nothing else
+    (`int(value, 16)` would also take `0x`, `_`, a sign, spaces and non-ASCII whitespace,
+    and `hmac.compare_digest` raises on non-ASCII text)."""
     length = hashlib.new(algorithm).digest_size * 2
-    if len(value) != length:
-        return False
-    try:
-        int(value, 16)
-    except ValueError:
-        return False
-    return True
+    return len(value) == length and all(char in _HEX_DIGITS for char in value)
 
 
 def signature_headers(

@@ -37,6 +37,9 @@ from hookd.store.writer import Writer
 
 T = TypeVar("T")
 READERS = 4
+# Deliveries deleted per prune transaction: small enough that a delivery arriving meanwhile
+# waits milliseconds for the writer, not the whole prune.
+PRUNE_BATCH = 500
 
 
 def sqlite_path(url: str) -> tuple[Path, float]:
@@ -104,7 +107,8 @@ class SqliteStore:
         return self._writer.last_commit_seconds
 
     async def ping(self) -> None:
-        await self._read(lambda connection: connection.execute("SELECT 1").fetchone())
+        # Through the writer: a database locked for writing cannot take deliveries.
+        await self._write(lambda connection: connection.execute("SELECT 1").fetchone())
 
     async def schema_version(self) -> int:
         return await self._read(sql.schema_version)
@@ -175,6 +179,17 @@ class SqliteStore:
 
     async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         return await self._read(lambda c: jobs_sql.select(c, query))
+
+    async def count_jobs(self, statuses: Sequence[str]) -> dict[str, int]:
+        return await self._read(lambda c: sql.count_jobs(c, statuses))
+
+    async def prune(self, before: datetime) -> int:
+        total = 0
+        while True:
+            removed = await self._write(lambda c: sql.prune_batch(c, before, PRUNE_BATCH))
+            total += removed
+            if removed < PRUNE_BATCH:
+                return total
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

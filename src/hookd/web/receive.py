@@ -21,6 +21,7 @@ from hookd.intake import plan
 from hookd.store.base import Store
 from hookd.store.records import RejectedRequest
 from hookd.web.clientip import client_address, is_allowed
+from hookd.web.metrics import count_delivery
 
 log = logging.getLogger("hookd.receive")
 
@@ -81,11 +82,13 @@ class Receiver:
         endpoint = self.config.endpoints[name]
         peer = scope.get("client")
         client = client_address(
-            peer[0] if peer else None, headers.get("x-forwarded-for"), endpoint.trusted_proxies
+            peer[0] if peer else None, _forwarded_for(headers), endpoint.trusted_proxies
         )
         outcome = await self._receive(scope, receive, name, headers, client)
         status, content, delivery, reason = outcome
-        await send_json(send, status, content)
+        # After a 413 the rest of the body is unread: close rather than drain it.
+        closing = [(b"connection", b"close")] if status == 413 else []
+        await send_json(send, status, content, closing)
         log_delivery(
             endpoint=name,
             event=delivery.event if delivery else headers.get("x-github-event"),
@@ -97,6 +100,7 @@ class Receiver:
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             reason=reason,
         )
+        count_delivery(name, delivery.event if delivery else None, status, content.get("status"))
 
     async def _receive(
         self, scope: Scope, receive: Receive, name: str, headers: Headers, client: str | None
@@ -196,6 +200,13 @@ class Receiver:
         except StoreError as exc:
             log.error("could not record a rejected request: %s", exc)
         return rejection.status, {"error": rejection.reason}, None, rejection.reason
+
+
+def _forwarded_for(headers: Headers) -> str | None:
+    """Every X-Forwarded-For line, in order, as one list: a proxy may add its own line
+    after one the client sent (RFC 9110 5.3), and the rightmost hops are the trusted ones."""
+    hops = [value for name, value in headers.items_raw() if name.lower() == "x-forwarded-for"]
+    return ", ".join(hops) if hops else None
 
 
 def _content_length(headers: Headers) -> int | None:

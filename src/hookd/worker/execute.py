@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import shutil
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +14,8 @@ import orjson
 
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.forward import forward
+from hookd.actions.github_steps import run_github
+from hookd.actions.gitlab_steps import run_gitlab
 from hookd.actions.mirror import mirror
 from hookd.actions.python_handler import call_handler
 from hookd.actions.run import run_command
@@ -74,20 +74,21 @@ def rebuild_delivery(detail: DeliveryDetail) -> tuple[Delivery, bytes]:
     return delivery, carried
 
 
-async def execute(store: Store, config: Config, job: JobRecord, stop: asyncio.Event) -> JobOutcome:
-    """Run one attempt of `job` and say how it ended (or when to try again)."""
+async def execute(
+    store: Store, config: Config, job: JobRecord, stop: asyncio.Event, scratch: Path
+) -> JobOutcome:
+    """Run one attempt of `job` and say how it ended (or when to try again). `scratch` is
+    a private folder for the job's payload file."""
     log = LogBuffer(store, job.id)
-    workdir = Path(tempfile.mkdtemp(prefix="hookd-job-"))
-    try:
-        result = await _attempt(store, config, job, stop, log, workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    result = await _attempt(store, config, job, stop, log, scratch / f"{job.id}.json")
     outcome = _decide(job, result)
     if outcome.retry_at is not None:
         wait = (outcome.retry_at - datetime.now(UTC)).total_seconds()
+        ended = f"attempt {job.attempts} of {job.max_attempts} ended"
+        if not outcome.count_attempt:
+            ended = "turned away, this attempt does not count"
         await log.write(
-            f"\n[hookd: attempt {job.attempts} of {job.max_attempts} ended: "
-            f"{result.error}; next attempt in {wait:.1f}s]\n".encode()
+            f"\n[hookd: {ended}: {result.error}; next attempt in {wait:.1f}s]\n".encode()
         )
     await log.flush()
     return outcome
@@ -99,7 +100,7 @@ async def _attempt(
     job: JobRecord,
     stop: asyncio.Event,
     log: LogBuffer,
-    workdir: Path,
+    payload_file: Path,
 ) -> ActionResult:
     hook = config.hooks.get(job.hook)
     if hook is None:
@@ -111,7 +112,7 @@ async def _attempt(
     context = JobContext(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
         payload_bytes=carried, context=delivery_context(delivery, job.hook),
-        base_env=job_base_environment(config, os.environ), workdir=workdir,
+        base_env=job_base_environment(config, os.environ), payload_file=payload_file,
         timeout=hook.timeout, output=log.write, stop=stop,
     )  # fmt: skip
     if hook.run is not None:
@@ -122,10 +123,19 @@ async def _attempt(
         return await mirror(context, hook.mirror, context.base_env)
     if hook.python is not None:
         return await call_handler(context, hook.python, config.path.parent.resolve())
+    if hook.github is not None:
+        return await run_github(context, hook.github, config)
+    if hook.gitlab is not None:
+        return await run_gitlab(context, hook.gitlab, config)
     return failure(f"hook {job.hook!r} has no action this version of hookd can run")
 
 
 def _decide(job: JobRecord, result: ActionResult) -> JobOutcome:
+    if result.retry_at is not None:
+        return JobOutcome(
+            status="queued", exit_code=result.exit_code, error=result.error,
+            retry_at=result.retry_at, count_attempt=False,
+        )  # fmt: skip
     again = result.status in ("failed", "timed_out") and result.retryable
     if again and job.attempts < job.max_attempts:
         delay = backoff_delay(job.attempts, jitter=random.random())  # noqa: S311 - not crypto

@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hookd.config import Config
 from hookd.errors import StoreError
@@ -43,9 +46,11 @@ class WorkerPool:
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
+        self._scratch: Path | None = None
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
+        self._scratch = Path(tempfile.mkdtemp(prefix="hookd-jobs-"))
         self._loops = [
             asyncio.create_task(self._loop(index), name=f"hookd-worker-{index}")
             for index in range(self.size)
@@ -54,6 +59,7 @@ class WorkerPool:
             yield
         finally:
             await self.stop()
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     async def stop(self) -> None:
         """Claim nothing more; give running jobs the grace period, then hand them back."""
@@ -104,7 +110,8 @@ class WorkerPool:
         stop = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(worker, job, stop))
         try:
-            outcome = await execute(self.store, self.config, job, stop)
+            assert self._scratch is not None
+            outcome = await execute(self.store, self.config, job, stop, self._scratch)
         except asyncio.CancelledError:
             await self._hand_back(worker, job)
             raise

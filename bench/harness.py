@@ -1,0 +1,174 @@
+"""Process control and measurement shared by the benchmarks: free ports, servers started
+and stopped, RSS sampled from /proc, wrk runs parsed."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
+    """A process's resident memory (or VmHWM, its peak), in KiB; 0 once it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+@dataclass
+class RssSampler:
+    """Samples a process's RSS every 50 ms in a thread; `peak` is the largest seen."""
+
+    pid: int
+    peak: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            time.sleep(0.05)
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.get(url, timeout=1)
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server at {url} did not come up")
+
+
+@contextlib.contextmanager
+def started(name: str, argv: Sequence[str], port: int, cwd: Path,
+            ready_path: str = "/") -> Iterator[Server]:
+    log = cwd / f"{name}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(list(argv), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    server = Server(name, process, f"http://127.0.0.1:{port}", log)
+    try:
+        wait_ready(server.url + ready_path, process)
+        yield server
+    finally:
+        server.stop()
+
+
+def reference(kind: str, port: int, secret: str, cwd: Path) -> contextlib.AbstractContextManager[Server]:
+    argv = [sys.executable, str(ROOT / "bench" / "reference_apps.py"), kind, str(port), secret]
+    return started(kind, argv, port, cwd)
+
+
+def hookd(config: Path, port: int, *extra: str) -> contextlib.AbstractContextManager[Server]:
+    argv = [sys.executable, "-m", "hookd", "serve", "--config", str(config), "--port", str(port),
+            *extra]
+    return started("hookd", argv, port, config.parent, "/healthz")
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+    errors: int
+    requests: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency(output: str, percentile: str) -> float:
+    found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+    return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
+
+
+def run_wrk(url: str, script: Path, *, seconds: int, connections: int = 50,
+            threads: int = 2) -> WrkResult:
+    output = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+         str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    total = re.search(r"(\d+) requests in", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       output)
+    return WrkResult(
+        requests_per_second=float(rate.group(1)) if rate else 0.0,
+        p50_ms=_latency(output, "50"),
+        p99_ms=_latency(output, "99"),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        requests=int(total.group(1)) if total else 0,
+    )
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="hookd-bench-"))

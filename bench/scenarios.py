@@ -1,0 +1,208 @@
+"""The benchmark scenarios. Each runs hookd and its references in the same run,
+alternating, and returns per-round figures; `run.py` takes medians and ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from harness import (
+    RssSampler,
+    free_port,
+    hookd,
+    percentile,
+    reference,
+    rss_kib,
+    run_wrk,
+    workdir,
+)
+
+from hookd.samples import load_sample
+
+SECRET = "bench-secret"
+TARGET_BODY = 7_600
+
+
+def push_body() -> bytes:
+    """A compact signed-push body of about 7.6 KB, as GitHub sends them."""
+    payload = json.loads(load_sample("github", "push"))
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    while len(body) > TARGET_BODY and len(payload["commits"]) > 1:
+        payload["commits"].pop()
+        body = json.dumps(payload, separators=(",", ":")).encode()
+    return body
+
+
+def signature(body: bytes) -> str:
+    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+
+
+def hookd_config(folder: Path, hook: str) -> Path:
+    config = folder / "hookd.yaml"
+    config.write_text(
+        "server:\n  database: sqlite:///hookd.db\n"
+        f"endpoints:\n  github:\n    forge: github\n    secret: {SECRET}\n"
+        f"hooks:\n  deploy:\n    on: {{push: {{branches: [main]}}}}\n    run: {hook}\n"
+    )
+    return config
+
+
+def wrk_script(folder: Path, body: bytes) -> Path:
+    """wrk posts the signed body with a fresh X-GitHub-Delivery per request (the id is a
+    header, outside the signed bytes)."""
+    (folder / "body.json").write_bytes(body)
+    script = folder / "post.lua"
+    run = uuid.uuid4().hex[:8]
+    script.write_text(f"""
+wrk.method = "POST"
+local file = io.open("{folder / 'body.json'}", "rb")
+wrk.body = file:read("*a")
+file:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "push"
+wrk.headers["X-Hub-Signature-256"] = "{signature(body)}"
+local made = 0
+function setup(thread)
+  made = made + 1
+  thread:set("tid", made)
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  wrk.headers["X-GitHub-Delivery"] = "{run}-" .. tid .. "-" .. counter
+  return wrk.format()
+end
+""")
+    return script
+
+
+def ingest(seconds: int) -> dict[str, dict[str, Any]]:
+    """One round: hookd (receive only, one matching hook, synchronous=FULL, one log line
+    per delivery) and the three references under wrk -t2 -c50."""
+    folder = workdir()
+    body = push_body()
+    script = wrk_script(folder, body)
+    results: dict[str, dict[str, Any]] = {}
+    contenders = [
+        ("hookd", lambda port: hookd(hookd_config(folder, "'true'"), port, "--workers", "0")),
+        ("starlette", lambda port: reference("starlette", port, SECRET, folder)),
+        ("raw_asgi", lambda port: reference("raw", port, SECRET, folder)),
+        ("bottle", lambda port: reference("bottle", port, SECRET, folder)),
+    ]
+    for name, start in contenders:
+        port = free_port()
+        with start(port) as server, RssSampler(server.process.pid) as sampler:
+            run_wrk(f"{server.url}/hooks/github", script, seconds=2)  # warm-up
+            result = run_wrk(f"{server.url}/hooks/github", script, seconds=seconds)
+            figures = asdict(result)
+            figures["peak_rss_mb"] = sampler.peak / 1024
+            if name == "hookd":
+                figures["stored"] = _count(folder / "hookd.db", "deliveries")
+                figures["log_lines"] = _count_lines(server.log, "delivery endpoint=")
+            results[name] = figures
+    results["hookd"]["body_bytes"] = len(body)
+    return results
+
+
+def _count(database: Path, table: str) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
+
+
+def _count_lines(log: Path, marker: str) -> int:
+    return sum(1 for line in log.read_text(errors="replace").splitlines() if marker in line)
+
+
+async def _send_at_rate(url: str, body: bytes, rate: int, seconds: int) -> int:
+    interval = 1 / rate
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+               "X-Hub-Signature-256": signature(body)}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
+        tasks = []
+        start = time.perf_counter()
+        for index in range(rate * seconds):
+            delay = start + index * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(client.post(
+                url, content=body, headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())})))
+        answers = await asyncio.gather(*tasks)
+    return sum(1 for answer in answers if answer.status_code != 202)
+
+
+def end_to_end(rate: int, seconds: int) -> dict[str, Any]:
+    """Deliveries at a fixed rate with a `run: true` hook: how long from the delivery's
+    arrival to its job's start and finish."""
+    folder = workdir()
+    config = hookd_config(folder, "'true'")
+    port = free_port()
+    with hookd(config, port, "--workers", "2") as server, RssSampler(server.process.pid) as rss:
+        failed = asyncio.run(_send_at_rate(f"{server.url}/hooks/github", push_body(), rate,
+                                           seconds))
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _unfinished(folder / "hookd.db"):
+            time.sleep(0.2)
+        peak = rss.peak
+    starts, finishes = _latencies(folder / "hookd.db")
+    return {
+        "rate": rate, "deliveries": len(starts), "non_202": failed,
+        "start_p50_ms": percentile(starts, 0.5), "start_p99_ms": percentile(starts, 0.99),
+        "finish_p50_ms": percentile(finishes, 0.5), "finish_p99_ms": percentile(finishes, 0.99),
+        "peak_rss_mb": peak / 1024,
+    }  # fmt: skip
+
+
+def _unfinished(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute(
+            "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0])
+
+
+def _latencies(database: Path) -> tuple[list[float], list[float]]:
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute(
+            "SELECT d.received_at, j.started_at, j.finished_at FROM jobs j "
+            "JOIN deliveries d ON d.id = j.delivery_id WHERE j.status = 'succeeded'"
+        ).fetchall()
+
+    def ms(later: str, earlier: str) -> float:
+        moment = datetime.fromisoformat
+        return (moment(later).timestamp() - moment(earlier).timestamp()) * 1000
+
+    return [ms(s, r) for r, s, _ in rows], [ms(f, r) for r, _, f in rows]
+
+
+def large_body(megabytes: int = 25) -> dict[str, dict[str, Any]]:
+    """One delivery just under the 25 MB cap: time to 202 and peak RSS growth, for hookd
+    and for the plain Starlette app that holds the body the same way."""
+    folder = workdir()
+    filler = "x" * (megabytes * 1024 * 1024 - 4096)
+    body = json.dumps({"ref": "refs/heads/main", "filler": filler}).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+               "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature(body)}
+    results: dict[str, dict[str, Any]] = {}
+    for name in ("hookd", "starlette"):
+        port = free_port()
+        start = (hookd(hookd_config(folder, "'true'"), port, "--workers", "0") if name == "hookd"
+                 else reference("starlette", port, SECRET, folder))
+        with start as server:
+            before = rss_kib(server.process.pid, "VmHWM")
+            began = time.perf_counter()
+            answer = httpx.post(f"{server.url}/hooks/github", content=body, headers=headers,
+                                timeout=60)
+            elapsed = time.perf_counter() - began
+            after = rss_kib(server.process.pid, "VmHWM")
+        results[name] = {"status": answer.status_code, "seconds_to_answer": elapsed,
+                         "peak_rss_growth_mb": (after - before) / 1024,
+                         "body_mb": len(body) / 1024 / 1024}
+    return results
