@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hookd.config.model import ACTIONS, ConfigFile, HookSettings
+from hookd.config.steps import check_api_endpoints, check_api_steps
 from hookd.config.yamlsource import Source
 from hookd.core.render import RenderError, check_command, check_expression, check_template
 from hookd.core.rules import HookRule, TriggerError, parse_trigger
@@ -18,6 +19,7 @@ def hook_endpoint(config: ConfigFile, hook: HookSettings) -> str | None:
 
 
 def check_hooks(config: ConfigFile, source: Source) -> None:
+    check_api_endpoints(config, source)
     for name, hook in config.hooks.items():
         where = ("hooks", name)
         endpoint = hook_endpoint(config, hook)
@@ -37,11 +39,7 @@ def check_hooks(config: ConfigFile, source: Source) -> None:
                 parse_trigger(hook.on)
             except TriggerError as exc:
                 source.problem((*where, "on", *exc.path), exc.message)
-        for steps in ("github", "gitlab"):
-            if getattr(hook, steps) is not None:
-                source.problem(
-                    (*where, steps), "API steps are not supported by this version of hookd yet"
-                )
+        check_api_steps(hook, endpoint, config.endpoints.get(endpoint or ""), where, source)
         _check_templates(hook, where, source)
 
 

@@ -114,7 +114,8 @@ class DeliveryDetail:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryQuery:
-    """Filters for listing deliveries, newest first; `before` is a cursor (an id)."""
+    """Filters for listing deliveries, newest first; `before` and `after` are cursors (ids):
+    only deliveries older than `before`, or newer than `after` (live updates)."""
 
     limit: int = 50
     endpoint: str | None = None
@@ -125,6 +126,7 @@ class DeliveryQuery:
     since: datetime | None = None
     until: datetime | None = None
     before: str | None = None
+    after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +181,16 @@ class JobQuery:
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
-    """How an attempt ended. `retry_at` set means: queue it again then (status ignored)."""
+    """How an attempt ended. `retry_at` set means: queue it again then (status ignored).
+    `count_attempt` False (with `retry_at`) hands the attempt back, as `release_job` does:
+    it was turned away (rate-limited) and must not use up the job's retries."""
 
     status: str
     exit_code: int | None = None
     error: str | None = None
     result: str | None = None
     retry_at: datetime | None = None
+    count_attempt: bool = True
 
 
 @dataclass(frozen=True, slots=True)

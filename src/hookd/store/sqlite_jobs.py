@@ -72,9 +72,16 @@ def finish(
     if outcome.retry_at is not None:
         cursor = connection.execute(
             "UPDATE jobs SET status = 'queued', run_after = ?, exit_code = ?, error = ?, "
-            "lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ? "
-            "AND status = 'running'",
-            (iso(outcome.retry_at), outcome.exit_code, outcome.error, job_id, worker),
+            "attempts = max(attempts - ?, 0), lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND lease_owner = ? AND status = 'running'",
+            (
+                iso(outcome.retry_at),
+                outcome.exit_code,
+                outcome.error,
+                0 if outcome.count_attempt else 1,
+                job_id,
+                worker,
+            ),
         )
     else:
         cursor = connection.execute(
