@@ -13,7 +13,14 @@ import orjson
 from hookd.cli.options import config_option, json_option, read_config
 from hookd.cli.storeaccess import with_store
 from hookd.store.base import Store
-from hookd.store.records import DELIVERY_STATUSES, DeliveryDetail, DeliveryQuery, iso
+from hookd.store.records import (
+    DELIVERY_STATUSES,
+    DeliveryDetail,
+    DeliveryQuery,
+    JobQuery,
+    JobRecord,
+    iso,
+)
 
 
 @click.command()
@@ -87,12 +94,17 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
     """Show one delivery: headers, payload, rule trace and jobs."""
     config = read_config(config_file)
 
-    async def work(store: Store) -> DeliveryDetail:
-        return await store.get_delivery(delivery_id)
+    async def work(store: Store) -> tuple[DeliveryDetail, list[JobRecord]]:
+        detail = await store.get_delivery(delivery_id)
+        return detail, await store.list_jobs(JobQuery(delivery_id=delivery_id, limit=1000))
 
-    detail = with_store(config, work)
+    detail, jobs = with_store(config, work)
     if as_json:
-        click.echo(json.dumps(detail_json(detail), indent=2))
+        click.echo(
+            json.dumps(
+                {**detail_json(detail), "job_records": [job.to_json() for job in jobs]}, indent=2
+            )
+        )
         return
     record = detail.record
     click.echo(f"Delivery {record.id} ({record.status})")
@@ -121,6 +133,16 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
     for entry in detail.trace:
         mark = "matched" if entry["matched"] else "skipped"
         click.echo(f"  {entry['hook']}: {mark}: {entry['reason']}")
+    if jobs:
+        click.echo("\nJobs:")
+        for job in reversed(jobs):
+            outcome = f"exit {job.exit_code}" if job.exit_code is not None else ""
+            click.echo(
+                f"  {job.id}  {job.hook}  {job.status}  attempt {job.attempts}/"
+                f"{job.max_attempts}  {outcome}".rstrip()
+            )
+            for line in filter(None, (job.error, job.result)):
+                click.echo(f"      {line}")
     if detail.body:
         click.echo("\nPayload:")
         click.echo(_pretty(detail.body))
