@@ -5,16 +5,19 @@ Every problem is reported with file:line and the key, all at once (`ConfigError.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from hookd.config.model import ConfigFile, EndpointSettings, HookSettings, ServerSettings
 from hookd.config.rules import build_rules, check_hooks
+from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source, read_yaml
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
 from hookd.core.rules import HookRule
@@ -68,12 +71,24 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(source.problems)
     parsed = _validate(source)
     if parsed is None:
-        raise ConfigError(source.problems)
+        _check_the_rest(source, path)
+        raise ConfigError(_in_line_order(source))
     config = _resolve(parsed, path, source)
     if source.problems:
-        raise ConfigError(source.problems)
+        raise ConfigError(_in_line_order(source))
     assert config is not None
     return config
+
+
+def _in_line_order(source: Source) -> list[str]:
+    """The problems sorted by line (each is `FILE:LINE: ...`), as a compiler lists them."""
+    start = len(source.filename) + 1
+
+    def line(problem: str) -> int:
+        number = problem[start:].split(":", 1)[0]
+        return int(number) if number.isdigit() else 0
+
+    return sorted(source.problems, key=line)
 
 
 def _validate(source: Source) -> ConfigFile | None:
@@ -86,7 +101,50 @@ def _validate(source: Source) -> ConfigFile | None:
         for error in exc.errors(include_input=False, include_url=False):
             loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
             source.problem(loc, _message(error["type"], error["msg"]))
+            source.settle(loc)
         return None
+
+
+def _check_the_rest(source: Source, path: Path) -> None:
+    """After validation failed, validate again without the values it rejected, so the
+    checks that follow (endpoints, hooks) report their problems too and `hookd check` lists
+    them all at once. Problems that follow from a rejected value stay unsaid (`settle`)."""
+    data = copy.deepcopy(source.data)
+    removed: list[KeyPath] = []
+    for loc in source.settled_paths():
+        if not any(loc[: len(done)] == done for done in removed):
+            taken = _remove(data, loc)
+            if taken is not None:
+                removed.append(taken)
+                source.settle(taken, parent=True)
+    try:
+        parsed = ConfigFile.model_validate(data)
+    except ValidationError:
+        return
+    _resolve(parsed, path, source)
+
+
+def _remove(data: Any, loc: KeyPath) -> KeyPath | None:
+    """Take out the value at `loc`, or its nearest ancestor that is a mapping's key. A
+    section, or an endpoint or hook, is emptied instead, so it can still be referred to.
+    Returns the path of what was taken out."""
+    node, target = data, None
+    for depth, part in enumerate(loc, start=1):
+        if isinstance(node, dict) and part in node:
+            target = (node, part, depth)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+    if target is None:
+        return None
+    parent, key, depth = target
+    if depth == 1 or (depth == 2 and loc[0] in ("endpoints", "hooks")):
+        parent[key] = {}
+    else:
+        del parent[key]
+    return loc[:depth]
 
 
 def _is_union_tag(part: str | int) -> bool:

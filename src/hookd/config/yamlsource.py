@@ -24,6 +24,7 @@ class Source:
     lines: dict[Path, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     variables: set[str] = field(default_factory=set)
+    settled: list[tuple[Path, bool]] = field(default_factory=list)
 
     def line_of(self, path: Path) -> int:
         """The line of `path`, or of its nearest ancestor that has one."""
@@ -34,9 +35,24 @@ class Source:
         return self.lines.get((), 1)
 
     def problem(self, path: Path, message: str) -> None:
+        if any(_follows(path, *settled) for settled in self.settled):
+            return
         dotted = ".".join(str(part) for part in path)
         where = f"{dotted}: " if dotted else ""
         self.problems.append(f"{self.filename}:{self.line_of(path)}: {where}{message}")
+
+    def settle(self, path: Path, parent: bool = False) -> None:
+        """`path` has had its problem (a missing variable, a value of the wrong type): later
+        problems at it or inside it follow from that one and are not reported; with `parent`
+        (the value was left out, or is a list's item), nor are those of its parent."""
+        self.settled.append((path, parent or bool(path and isinstance(path[-1], int))))
+
+    def settled_paths(self) -> list[Path]:
+        return list(dict.fromkeys(path for path, _ in self.settled))
+
+
+def _follows(path: Path, settled: Path, parent: bool) -> bool:
+    return path[: len(settled)] == settled or (parent and path == settled[:-1])
 
 
 def read_yaml(text: str, filename: str, environ: Mapping[str, str]) -> Source:
@@ -87,6 +103,8 @@ def _scalar(node: yaml.Node) -> Any:
 
 
 def _interpolate(value: str, path: Path, source: Source, environ: Mapping[str, str]) -> str:
+    missing: list[str] = []
+
     def replace(match: re.Match[str]) -> str:
         name, default = match.group(1), match.group(2)
         source.variables.add(name)
@@ -95,7 +113,12 @@ def _interpolate(value: str, path: Path, source: Source, environ: Mapping[str, s
             return found
         if default is not None:
             return default
-        source.problem(path, f"environment variable {name} is not set")
+        missing.append(name)
         return ""
 
-    return _VARIABLE.sub(replace, value)
+    result = _VARIABLE.sub(replace, value)
+    for name in missing:
+        source.problem(path, f"environment variable {name} is not set")
+    if missing:
+        source.settle(path)  # the value is incomplete: nothing else is said about it
+    return result
