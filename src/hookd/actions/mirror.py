@@ -1,8 +1,14 @@
 """`mirror:` keep `git clone --mirror` of the pushed repository up to date, and push it on
-to a backup remote when `push-to` is set."""
+to a backup remote when `push-to` is set. Jobs for the same mirror take turns: two pushes
+in a row would otherwise race on one clone (`destination path already exists`, `could not
+lock config file`)."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +17,8 @@ from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.process import run_process
 from hookd.config.model import MirrorSettings
 from hookd.core.render import RenderError, render_text
+
+LOCK_POLL = 0.1
 
 
 def clone_url(payload: Mapping[str, Any]) -> str | None:
@@ -37,6 +45,53 @@ async def mirror(job: JobContext, settings: MirrorSettings, env: Mapping[str, st
     source = source or clone_url(job.delivery.payload)
     if source is None:
         return failure("mirror: the payload names no repository clone URL; set mirror.url")
+    locked = await _lock(path, job)
+    if isinstance(locked, ActionResult):
+        return locked
+    try:
+        return await _run_steps(job, path, source, push_to, env)
+    finally:
+        os.close(locked)  # releases the lock
+
+
+async def _lock(path: Path, job: JobContext) -> int | ActionResult:
+    """An open descriptor of the mirror's folder (created empty if need be; git clones into
+    an empty folder) holding an exclusive flock, or how the job ended while waiting."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        return failure(f"mirror: cannot use {path}: {exc.strerror or exc}")
+    try:
+        ended = await _wait_for_lock(folder, path, job)
+    except BaseException:
+        os.close(folder)
+        raise
+    if ended is not None:
+        os.close(folder)
+        return ended
+    return folder
+
+
+async def _wait_for_lock(folder: int, path: Path, job: JobContext) -> ActionResult | None:
+    """None once the lock is held; polled, so a cancel or the timeout ends the wait."""
+    waited_since = time.monotonic()
+    while True:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except BlockingIOError:
+            pass
+        if job.stop.is_set():
+            return ActionResult("cancelled", error="cancelled while waiting for the mirror")
+        if job.timeout is not None and time.monotonic() - waited_since > job.timeout:
+            return ActionResult("timed_out", error=f"timed out waiting for {path}")
+        await asyncio.sleep(LOCK_POLL)
+
+
+async def _run_steps(
+    job: JobContext, path: Path, source: str, push_to: str | None, env: Mapping[str, str]
+) -> ActionResult:
     steps: list[list[str]] = []
     if (path / "HEAD").exists():
         steps.append(["git", "-C", str(path), "remote", "set-url", "origin", source])

@@ -1,6 +1,7 @@
 """`python: module:function`: call a handler in the user's code with the delivery.
 A coroutine function is awaited; a plain one runs in a thread. What it returns, as text,
-is the job's result; what it raises fails the job."""
+is the job's result; what it raises fails the job, and so does sys.exit() with a status
+other than 0."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 import importlib
 import inspect
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from hookd.actions.base import ActionResult, JobContext, failure
+from hookd.core.delivery import Delivery
 
 
 def load_handler(spec: str, folder: Path) -> object:
@@ -27,20 +30,52 @@ def load_handler(spec: str, folder: Path) -> object:
     return handler
 
 
+class HandlerExit(Exception):
+    """The handler called sys.exit(). A SystemExit left to propagate would stop hookd's
+    event loop (asyncio re-raises it out of the loop) and leave the job `running`."""
+
+    def __init__(self, code: object) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _call_sync(handler: Callable[[Delivery], object], delivery: Delivery) -> object:
+    try:
+        return handler(delivery)
+    except SystemExit as exc:
+        raise HandlerExit(exc.code) from None
+
+
+async def _call_async(
+    handler: Callable[[Delivery], Awaitable[object]], delivery: Delivery
+) -> object:
+    try:
+        return await handler(delivery)
+    except SystemExit as exc:
+        raise HandlerExit(exc.code) from None
+
+
 async def call_handler(job: JobContext, spec: str, folder: Path) -> ActionResult:
     try:
         handler = load_handler(spec, folder)
+    except SystemExit as exc:
+        return failure(f"python: cannot load {spec}: it called sys.exit({exc.code!r})")
     except Exception as exc:  # noqa: BLE001 - any import failure is the job's error
         return failure(f"python: cannot load {spec}: {exc}", retryable=True)
     assert callable(handler)
     try:
         if inspect.iscoroutinefunction(handler):
-            call = handler(job.delivery)
+            call = _call_async(handler, job.delivery)
         else:
-            call = asyncio.to_thread(handler, job.delivery)
+            call = asyncio.to_thread(_call_sync, handler, job.delivery)
         value = await asyncio.wait_for(call, job.timeout)
     except TimeoutError:
         return ActionResult("timed_out", error=f"timed out after {job.timeout:g}s")
+    except HandlerExit as exc:
+        # As for a process: exit status 0 (or none) is success.
+        if exc.code in (0, None):
+            return ActionResult("succeeded")
+        return failure(f"{spec} called sys.exit({exc.code!r})", retryable=True)
     except Exception as exc:  # noqa: BLE001 - the handler's failure is the job's failure
         return failure(f"{spec} raised {exc.__class__.__name__}: {exc}", retryable=True)
     return ActionResult("succeeded", result=None if value is None else str(value))

@@ -4,6 +4,7 @@ streamed into the store, and decide: finished, or another attempt after a backof
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -23,9 +24,12 @@ from hookd.config import Config, job_base_environment
 from hookd.core.delivery import Delivery
 from hookd.core.forges import payload_json
 from hookd.core.retry import backoff_delay
+from hookd.errors import StoreError
 from hookd.intake import delivery_context
 from hookd.store.base import Store
 from hookd.store.records import DeliveryDetail, JobOutcome, JobRecord
+
+log = logging.getLogger("hookd.worker")
 
 LOG_CAP = 1024 * 1024
 FLUSH_BYTES = 64 * 1024
@@ -34,24 +38,50 @@ FLUSH_SECONDS = 0.1
 
 class LogBuffer:
     """Collects a job's output and appends it to the store in chunks, at most every
-    FLUSH_SECONDS, so a chatty job does not cost one write per line."""
+    FLUSH_SECONDS, so a chatty job does not cost one write per line. Output followed by
+    silence is flushed by a timer, so `hookd logs --follow` shows it within FLUSH_SECONDS
+    rather than at the job's next output or end."""
 
     def __init__(self, store: Store, job_id: str) -> None:
         self._store, self._job_id = store, job_id
         self._pending = bytearray()
         self._flushed_at = time.monotonic()
+        self._lock = asyncio.Lock()  # appends in order, one at a time
+        self._later: asyncio.Task[None] | None = None
 
     async def write(self, chunk: bytes) -> None:
         self._pending += chunk
         due = time.monotonic() - self._flushed_at >= FLUSH_SECONDS
         if len(self._pending) >= FLUSH_BYTES or due:
             await self.flush()
+        elif self._later is None:
+            self._later = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        self._later = None
+        try:
+            await self.flush()
+        except StoreError as exc:
+            log.error("could not store output of job %s: %s", self._job_id, exc)
 
     async def flush(self) -> None:
-        self._flushed_at = time.monotonic()
-        if self._pending:
-            chunk, self._pending = bytes(self._pending), bytearray()
-            await self._store.append_log(self._job_id, chunk, LOG_CAP)
+        async with self._lock:
+            self._flushed_at = time.monotonic()
+            if self._pending:
+                chunk, self._pending = bytes(self._pending), bytearray()
+                await self._store.append_log(self._job_id, chunk, LOG_CAP)
+
+    def stop_timer(self) -> None:
+        """No timed flush from now on (one already flushing finishes)."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+
+    async def close(self) -> None:
+        """Store what is left; nothing is appended after this returns."""
+        self.stop_timer()
+        await self.flush()
 
 
 def rebuild_delivery(detail: DeliveryDetail) -> tuple[Delivery, bytes]:
@@ -79,18 +109,21 @@ async def execute(
 ) -> JobOutcome:
     """Run one attempt of `job` and say how it ended (or when to try again). `scratch` is
     a private folder for the job's payload file."""
-    log = LogBuffer(store, job.id)
-    result = await _attempt(store, config, job, stop, log, scratch / f"{job.id}.json")
+    output = LogBuffer(store, job.id)
+    try:
+        result = await _attempt(store, config, job, stop, output, scratch / f"{job.id}.json")
+    finally:
+        output.stop_timer()
     outcome = _decide(job, result)
     if outcome.retry_at is not None:
         wait = (outcome.retry_at - datetime.now(UTC)).total_seconds()
         ended = f"attempt {job.attempts} of {job.max_attempts} ended"
         if not outcome.count_attempt:
             ended = "turned away, this attempt does not count"
-        await log.write(
+        await output.write(
             f"\n[hookd: {ended}: {result.error}; next attempt in {wait:.1f}s]\n".encode()
         )
-    await log.flush()
+    await output.close()
     return outcome
 
 
@@ -99,7 +132,7 @@ async def _attempt(
     config: Config,
     job: JobRecord,
     stop: asyncio.Event,
-    log: LogBuffer,
+    output: LogBuffer,
     payload_file: Path,
 ) -> ActionResult:
     hook = config.hooks.get(job.hook)
@@ -113,7 +146,7 @@ async def _attempt(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
         payload_bytes=carried, context=delivery_context(delivery, job.hook),
         base_env=job_base_environment(config, os.environ), payload_file=payload_file,
-        timeout=hook.timeout, output=log.write, stop=stop,
+        timeout=hook.timeout, output=output.write, stop=stop,
     )  # fmt: skip
     if hook.run is not None:
         return await run_command(context, hook)
