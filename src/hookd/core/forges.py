@@ -171,7 +171,18 @@ def begin_delivery(spec: EndpointSpec, headers: Headers) -> Reception | Rejectio
     return Reception(spec, headers, kind, parts, check, sign_form_payload=spec.forge == "gitea")
 
 
-def _event_and_id(spec: EndpointSpec, headers: Headers) -> _Parts | Rejection:
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the headers say a request is, before anything is verified: for logs and for
+    the metadata kept of a rejected request."""
+
+    event: str | None
+    delivery_id: str | None
+    event_header: str
+
+
+def identify(spec: EndpointSpec, headers: Headers) -> Identity:
+    """The event and the forge's delivery id as the headers give them (unverified)."""
     if spec.forge == "github":
         event = headers.get("x-github-event")
         delivery = headers.get("x-github-delivery")
@@ -188,9 +199,20 @@ def _event_and_id(spec: EndpointSpec, headers: Headers) -> _Parts | Rejection:
         wanted = spec.event_header or ""
         event = headers.get(wanted) if spec.event_header else "webhook"
         delivery = headers.get(spec.delivery_header) if spec.delivery_header else None
-    if not event:
-        return Rejection(400, f"The {wanted} header is missing: hookd needs it to know the event.")
-    return _Parts(forge_event=event.strip(), delivery_id=delivery.strip() if delivery else None)
+    return Identity(
+        event=event.strip() if event else None,
+        delivery_id=delivery.strip() if delivery else None,
+        event_header=wanted,
+    )
+
+
+def _event_and_id(spec: EndpointSpec, headers: Headers) -> _Parts | Rejection:
+    identity = identify(spec, headers)
+    if not identity.event:
+        return Rejection(
+            400, f"The {identity.event_header} header is missing: hookd needs it to know the event."
+        )
+    return _Parts(forge_event=identity.event, delivery_id=identity.delivery_id)
 
 
 def _signature_check(spec: EndpointSpec, headers: Headers) -> HmacCheck | Rejection | None:

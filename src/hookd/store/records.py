@@ -35,6 +35,8 @@ class RejectedRequest:
     remote_addr: str | None
     size: int
     received_at: datetime
+    event: str | None = None
+    delivery: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

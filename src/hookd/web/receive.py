@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from hookd.config import Config
 from hookd.core.delivery import Delivery, Headers, Rejection
-from hookd.core.forges import begin_delivery
+from hookd.core.forges import begin_delivery, identify
 from hookd.deliverylog import log_delivery
 from hookd.errors import StoreError
 from hookd.intake import plan
@@ -24,6 +25,25 @@ from hookd.web.clientip import client_address, is_allowed
 from hookd.web.metrics import count_delivery
 
 log = logging.getLogger("hookd.receive")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    path: str
+    endpoint: str
+    headers: Headers
+    client: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """The answer to a request, and what its log line says of it."""
+
+    status: int
+    content: dict[str, Any]
+    event: str | None
+    delivery_id: str | None
+    reason: str | None = None
 
 
 class Received:
@@ -84,43 +104,43 @@ class Receiver:
         client = client_address(
             peer[0] if peer else None, _forwarded_for(headers), endpoint.trusted_proxies
         )
-        outcome = await self._receive(scope, receive, name, headers, client)
-        status, content, delivery, reason = outcome
+        request = _Request(path=scope["path"], endpoint=name, headers=headers, client=client)
+        outcome = await self._receive(request, receive)
+        status, content = outcome.status, outcome.content
         # After a 413 the rest of the body is unread: close rather than drain it.
         closing = [(b"connection", b"close")] if status == 413 else []
         await send_json(send, status, content, closing)
         log_delivery(
             endpoint=name,
-            event=delivery.event if delivery else headers.get("x-github-event"),
-            delivery=delivery.delivery_id if delivery else None,
+            event=outcome.event,
+            delivery=outcome.delivery_id,
             id=content.get("id"),
             outcome=content.get("status", "rejected"),
             status=status,
             hooks=content.get("hooks", []),
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            reason=reason,
+            reason=outcome.reason,
         )
-        count_delivery(name, delivery.event if delivery else None, status, content.get("status"))
+        count_delivery(name, outcome.event, status, content.get("status"))
 
-    async def _receive(
-        self, scope: Scope, receive: Receive, name: str, headers: Headers, client: str | None
-    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
-        endpoint = self.config.endpoints[name]
+    async def _receive(self, request: _Request, receive: Receive) -> _Outcome:
+        endpoint = self.config.endpoints[request.endpoint]
+        client = request.client
         if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
             rejection = Rejection(403, f"Deliveries from {client} are not accepted here.")
-            return await self._reject(scope, name, client, rejection, 0)
-        declared = _content_length(headers)
+            return await self._reject(request, rejection, 0)
+        declared = _content_length(request.headers)
         if declared is not None and declared > self.max_body:
-            return await self._reject(scope, name, client, self._too_large(), declared)
-        reception = begin_delivery(self.config.specs[name], headers)
+            return await self._reject(request, self._too_large(), declared)
+        reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
-            return await self._reject(scope, name, client, reception, declared or 0)
+            return await self._reject(request, reception, declared or 0)
         received = await self._read_body(receive, reception.update)
         if received.too_large:
-            return await self._reject(scope, name, client, self._too_large(), received.size)
+            return await self._reject(request, self._too_large(), received.size)
         result = reception.finish(received.body)
         if isinstance(result, Rejection):
-            return await self._reject(scope, name, client, result, received.size)
+            return await self._reject(request, result, received.size)
         return await self._accept(result, client)
 
     def _too_large(self) -> Rejection:
@@ -146,9 +166,7 @@ class Receiver:
                 break
         return Received(b"".join(chunks), size, too_large=False)
 
-    async def _accept(
-        self, delivery: Delivery, client: str | None
-    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
+    async def _accept(self, delivery: Delivery, client: str | None) -> _Outcome:
         decided = plan(self.config, delivery)
         try:
             recorded = await self.store.record_delivery(
@@ -163,14 +181,14 @@ class Receiver:
             content: dict[str, Any] = {
                 "error": "hookd could not store this delivery; please redeliver it."
             }
-            return 503, content, delivery, str(exc)
+            return _Outcome(503, content, delivery.event, delivery.delivery_id, str(exc))
         if recorded.status == "duplicate":
             content = {"status": "duplicate", "id": recorded.id, "delivery": delivery.delivery_id}
-            return 200, content, delivery, None
+            return _Outcome(200, content, delivery.event, delivery.delivery_id)
         if delivery.is_ping:
             content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
-            return 200, content, delivery, None
-        return (
+            return _Outcome(200, content, delivery.event, delivery.delivery_id)
+        return _Outcome(
             202,
             {
                 "delivery": delivery.delivery_id,
@@ -179,27 +197,34 @@ class Receiver:
                 "hooks": list(recorded.hooks),
                 "status": "queued",
             },
-            delivery,
-            None,
+            delivery.event,
+            delivery.delivery_id,
         )
 
-    async def _reject(
-        self, scope: Scope, name: str, client: str | None, rejection: Rejection, size: int
-    ) -> tuple[int, dict[str, Any], Delivery | None, str | None]:
+    async def _reject(self, request: _Request, rejection: Rejection, size: int) -> _Outcome:
+        identity = identify(self.config.specs[request.endpoint], request.headers)
         record = RejectedRequest(
-            endpoint=name,
-            path=scope["path"],
+            endpoint=request.endpoint,
+            path=request.path,
             status=rejection.status,
             reason=rejection.reason,
-            remote_addr=client,
+            remote_addr=request.client,
             size=size,
             received_at=datetime.now(UTC),
+            event=identity.event,
+            delivery=identity.delivery_id,
         )
         try:
             await self.store.record_rejection(record)
         except StoreError as exc:
             log.error("could not record a rejected request: %s", exc)
-        return rejection.status, {"error": rejection.reason}, None, rejection.reason
+        return _Outcome(
+            rejection.status,
+            {"error": rejection.reason},
+            identity.event,
+            identity.delivery_id,
+            rejection.reason,
+        )
 
 
 def _forwarded_for(headers: Headers) -> str | None:
