@@ -45,12 +45,12 @@ async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
     dropped = _HOP_HEADERS | (_SIGNATURE_HEADERS if settings.secret else frozenset())
     headers = [(name, value) for name, value in delivery.headers if name.lower() not in dropped]
     if settings.secret is not None:
-        signed = job.payload_bytes if delivery.forge == "gitea" else delivery.body
+        signed = job.payload_bytes if delivery.forge == "gitea" else bytes(delivery.body)
         secret = settings.secret.get_secret_value().encode()
         headers.extend(signature_headers(delivery.forge, secret, signed).items())
     try:
         async with httpx.AsyncClient(timeout=settings.timeout) as client:
-            response = await client.post(url, content=delivery.body, headers=headers)
+            response = await client.post(url, content=bytes(delivery.body), headers=headers)
     except httpx.HTTPError as exc:
         await job.output(f"POST {url}: {exc.__class__.__name__}: {exc}\n".encode())
         return failure(f"could not reach {url}: {exc.__class__.__name__}", retryable=True)

@@ -9,6 +9,9 @@ from typing import Any
 Payload = dict[str, Any]
 """A parsed webhook payload: JSON's object, as the forge sent it."""
 
+Body = bytes | bytearray
+"""A raw request body: bytes, or the buffer a long body was read into (not copied again)."""
+
 
 class Headers(Mapping[str, str]):
     """Case-insensitive, read-only request headers that keep their order and original names."""
@@ -63,7 +66,7 @@ class Delivery:
     delivery_id: str | None
     content_type: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes
+    body: Body
     payload: Payload = field(repr=False)
 
     @property

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from hookd.core.delivery import Delivery, Headers, Payload, Rejection
+from hookd.core.delivery import Body, Delivery, Headers, Payload, Rejection
 from hookd.core.endpoint import EndpointSpec
 from hookd.core.events import delivery_action, gitlab_event
 from hookd.core.signatures import HmacCheck, is_hex_digest, token_matches
@@ -70,9 +70,9 @@ class Reception:
         if self._streaming and self._check is not None:
             self._check.update(chunk)
 
-    def finish(self, body: bytes) -> Delivery | Rejection:
+    def finish(self, body: Body) -> Delivery | Rejection:
         """Verify the whole body against the signature, then parse it."""
-        json_bytes: bytes | Rejection = body if self._kind == JSON else _form_payload(body)
+        json_bytes: Body | Rejection = body if self._kind == JSON else _form_payload(body)
         check = self._check
         if check is not None:
             if self._sign_form_payload and not isinstance(json_bytes, Rejection):
@@ -84,7 +84,7 @@ class Reception:
             return json_bytes
         return self._parse(body, json_bytes)
 
-    def _parse(self, body: bytes, json_bytes: bytes) -> Delivery | Rejection:
+    def _parse(self, body: Body, json_bytes: Body) -> Delivery | Rejection:
         try:
             payload = orjson.loads(json_bytes)
         except orjson.JSONDecodeError as exc:
@@ -119,7 +119,7 @@ def _as_payload(value: dict[str, object]) -> Payload:
     return value
 
 
-def _form_payload(body: bytes) -> bytes | Rejection:
+def _form_payload(body: Body) -> bytes | Rejection:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:

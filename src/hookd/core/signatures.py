@@ -20,7 +20,7 @@ class HmacCheck:
         self._macs = [hmac.new(secret, digestmod=digest) for secret in secrets]
         self._expected = expected_hex.lower()
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         for mac in self._macs:
             mac.update(chunk)
 

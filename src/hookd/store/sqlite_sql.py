@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from hookd.core.delivery import Delivery
+from hookd.core.delivery import Body, Delivery
 from hookd.errors import NotFound
 from hookd.store.ids import new_id
 from hookd.store.records import (
@@ -31,6 +31,8 @@ INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, actio
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO NOTHING
 """
+
+BLOB_PIECE = 1024 * 1024
 
 _INSERT_JOB = """
 INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, concurrency_group,
@@ -56,20 +58,38 @@ def insert_delivery(
     delivery_id = new_id()
     hooks = tuple(job.hook for job in jobs)
     status = 200 if delivery.is_ping else 202
+    size = len(delivery.body)
+    # A large body is written in pieces after the row: binding it whole would make SQLite
+    # copy all of it at once.
+    bound = delivery.body if size <= BLOB_PIECE else None
     cursor = connection.execute(
         _INSERT_DELIVERY,
         (
             delivery_id, delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
             delivery.forge_event, delivery.action, delivery.repository, delivery.ref,
             delivery.sha, iso(received_at), status, remote_addr, len(delivery.body),
-            delivery.content_type, orjson.dumps(delivery.headers).decode(), delivery.body,
+            delivery.content_type, orjson.dumps(delivery.headers).decode(), bound,
             orjson.dumps(hooks).decode(), trace_json, replay_of,
         ),
     )  # fmt: skip
     if cursor.rowcount == 0:
         return _insert_duplicate(connection, delivery, received_at, remote_addr)
+    if bound is None and cursor.lastrowid is not None:
+        _write_blob(connection, cursor.lastrowid, delivery.body)
     job_ids = tuple(insert_job(connection, delivery_id, job, received_at) for job in jobs)
     return Recorded(id=delivery_id, status="accepted", job_ids=job_ids, hooks=hooks)
+
+
+def _write_blob(connection: sqlite3.Connection, rowid: int, body: Body) -> None:
+    # Sized by an UPDATE, not in the INSERT: with foreign keys on, SQLite builds an inserted
+    # row's zeroblob out in memory.
+    connection.execute(
+        "UPDATE deliveries SET body = zeroblob(?) WHERE rowid = ?", (len(body), rowid)
+    )
+    view = memoryview(body)
+    with connection.blobopen("deliveries", "body", rowid) as blob:
+        for start in range(0, len(view), BLOB_PIECE):
+            blob.write(view[start : start + BLOB_PIECE])
 
 
 def _insert_duplicate(

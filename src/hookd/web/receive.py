@@ -14,7 +14,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from hookd.config import Config
-from hookd.core.delivery import Delivery, Headers, Rejection
+from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
 from hookd.deliverylog import log_delivery
 from hookd.errors import StoreError
@@ -51,7 +51,7 @@ class Received:
 
     __slots__ = ("body", "size", "too_large")
 
-    def __init__(self, body: bytes, size: int, too_large: bool) -> None:
+    def __init__(self, body: Body, size: int, too_large: bool) -> None:
         self.body, self.size, self.too_large = body, size, too_large
 
 
@@ -135,7 +135,7 @@ class Receiver:
         reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
             return await self._reject(request, reception, declared or 0)
-        received = await self._read_body(receive, reception.update)
+        received = await self._read_body(receive, reception.update, declared)
         if received.too_large:
             return await self._reject(request, self._too_large(), received.size)
         result = reception.finish(received.body)
@@ -148,23 +148,40 @@ class Receiver:
             413, f"The body is larger than this endpoint's limit of {self.max_body} bytes."
         )
 
-    async def _read_body(self, receive: Receive, update: Callable[[bytes], None]) -> Received:
-        chunks: list[bytes] = []
+    async def _read_body(
+        self, receive: Receive, update: Callable[[bytes], None], declared: int | None
+    ) -> Received:
+        """Read the body up to the cap. A body in one chunk is kept as it came; a longer one
+        is copied into one buffer, sized up front when Content-Length is known (a list of
+        chunks and their join, or a growing buffer, would cost twice the memory)."""
+        message = await receive()
+        chunk = message.get("body", b"") if message["type"] == "http.request" else b""
+        if not message.get("more_body", False):
+            if len(chunk) > self.max_body:
+                return Received(b"", len(chunk), too_large=True)
+            update(chunk)
+            return Received(chunk, len(chunk), too_large=False)
+        buffer = bytearray(declared or 0)
         size = 0
         while True:
+            if size + len(chunk) > self.max_body:
+                return Received(b"", size + len(chunk), too_large=True)
+            update(chunk)
+            end = size + len(chunk)
+            if end <= len(buffer):
+                buffer[size:end] = chunk
+            else:
+                buffer[size:] = chunk
+            size = end
+            if not message.get("more_body", False):
+                break
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
             chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return Received(b"", size, too_large=True)
-            if chunk:
-                update(chunk)
-                chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return Received(b"".join(chunks), size, too_large=False)
+        if size < len(buffer):
+            del buffer[size:]
+        return Received(buffer, size, too_large=False)
 
     async def _accept(self, delivery: Delivery, client: str | None) -> _Outcome:
         decided = plan(self.config, delivery)

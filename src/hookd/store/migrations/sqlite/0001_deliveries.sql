@@ -20,11 +20,13 @@ CREATE TABLE deliveries (
     size         INTEGER NOT NULL,
     content_type TEXT,
     headers      TEXT,                      -- JSON array of [name, value], secrets removed
-    body         BLOB,
     hooks        TEXT NOT NULL DEFAULT '[]',
     trace        TEXT NOT NULL DEFAULT '[]',
     replay_of    TEXT,
-    duplicate_of TEXT
+    duplicate_of TEXT,
+    -- Last, so a large body can be sized with zeroblob() and written in pieces without
+    -- SQLite building the whole row in memory.
+    body         BLOB
 );
 
 -- A forge delivery id is accepted once per endpoint; replays are copies with their own id.
