@@ -69,7 +69,7 @@ def send(
                 prefix=scheme.prefix,
             )
         )
-    target = url or _local_url(config, name)
+    target = url or local_url(config, name)
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
@@ -82,7 +82,8 @@ def send(
         sys.exit(1)
 
 
-def _local_url(config: Config, name: str) -> str:
+def local_url(config: Config, name: str) -> str:
+    """The URL of endpoint `name` of the hookd this config describes, on this machine."""
     host = config.server.host
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind is reached on loopback
         host = "127.0.0.1"

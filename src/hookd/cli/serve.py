@@ -6,13 +6,14 @@ import dataclasses
 import os
 import socket
 from pathlib import Path
+from shlex import quote
 
 import click
 import uvicorn
 import uvloop
 
 from hookd.cli.options import config_option
-from hookd.config import Config, config_path, is_loopback, load_config
+from hookd.config import DEFAULT_CONFIG, Config, config_path, is_loopback, load_config
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
 from hookd.errors import ConfigError
@@ -152,14 +153,22 @@ def _print_banner(config: Config, port: int) -> None:
     click.echo(f"hookd is listening on {base}")
     for name, endpoint in config.endpoints.items():
         if endpoint.secret_file:
-            where = f"secret in {', '.join(endpoint.secret_file)}"
+            files = (str(config.path.parent / file) for file in endpoint.secret_file)
+            where = f"secret in {', '.join(files)}"
         elif endpoint.secret:
             where = f"secret in {config.path} (endpoints.{name}.secret)"
         else:
             where = "no secret (insecure)"
         click.echo(f"  {name} ({endpoint.forge}): POST {base}{config.endpoint_path(name)}  {where}")
     click.echo(f"  database: {_safe_url(config.database)}")
-    click.echo("Try it from another shell: hookd send push   (then: hookd deliveries)")
+    # The port may not be the file's (--port, 0) and the config not ./hookd.yaml: say both.
+    local = base if host not in ("0.0.0.0", "::", "") else f"http://127.0.0.1:{port}"  # noqa: S104
+    first = config.endpoint_path(next(iter(config.endpoints)))
+    option = "" if config.path == Path(DEFAULT_CONFIG) else f" --config {quote(str(config.path))}"
+    click.echo(
+        f"Try it from another shell: hookd send push{option} --url {local}{first}"
+        f"   (then: hookd deliveries{option})"
+    )
 
 
 def _safe_url(url: str) -> str:

@@ -1,0 +1,247 @@
+"""The relay's own SQLite file: channels, the requests posted to them, and how far each
+subscriber has acknowledged. It is separate from hookd's store: a relay runs on a VPS
+with no hookd.yaml.
+
+WAL with synchronous=FULL; every write goes through hookd's group-commit writer, so a
+request is on disk before the relay answers for it. Reads run on their own connections.
+Channel tokens are kept only as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from hookd.errors import StoreError
+from hookd.relay.wire import Pairs, Relayed
+from hookd.store.writer import Writer
+
+T = TypeVar("T")
+
+SCHEMA = """
+-- last_seq only grows, even when old requests are pruned, so a channel's event ids only
+-- ever grow and Last-Event-ID stays meaningful. Each channel counts on its own: a
+-- subscriber learns nothing of other channels' traffic from its ids.
+CREATE TABLE IF NOT EXISTS channels (
+    id TEXT PRIMARY KEY,
+    token_sha256 BLOB NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requests (
+    channel TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    query TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    content_type TEXT,
+    body BLOB NOT NULL,
+    received_at REAL NOT NULL,
+    PRIMARY KEY (channel, seq)
+);
+CREATE INDEX IF NOT EXISTS requests_by_age ON requests (received_at);
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    channel TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    subscriber TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    acknowledged_at REAL NOT NULL,
+    PRIMARY KEY (channel, subscriber)
+);
+"""
+
+# Compared against when a channel does not exist, so an unknown channel costs the same
+# time as a wrong token.
+_NO_CHANNEL = hashlib.sha256(b"no such channel").digest()
+
+
+def token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+class RelayStorage:
+    """The relay's durable state in one SQLite file. Open before use, close after."""
+
+    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+        self.path = path
+        self._timeout = timeout
+        self._writer = Writer(self._connect)
+        self._readers = ThreadPoolExecutor(2, thread_name_prefix="hookd-relay-read")
+        self._local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    def create(self) -> None:
+        """Create the file and its tables if needed (idempotent; blocking). Raises
+        StoreError with a sentence when the file cannot be opened."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            connection = self._connect()
+            try:
+                connection.executescript(SCHEMA)
+            finally:
+                connection.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the relay database {self.path}: {exc}") from exc
+
+    async def open(self) -> None:
+        """Create the file and its tables if needed and start the writer."""
+        await asyncio.to_thread(self.create)
+        await asyncio.to_thread(self._writer.start)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._writer.stop)
+        self._readers.shutdown(wait=True)
+        for connection in self._reader_connections:
+            connection.close()
+        self._reader_connections.clear()
+
+    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        result: T = await asyncio.wrap_future(self._writer.submit(operation))
+        return result
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        def run() -> T:
+            connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+            if connection is None:
+                connection = self._connect()
+                self._local.connection = connection
+                self._reader_connections.append(connection)
+            return query(connection)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the relay database could not be read: {exc}") from exc
+
+    async def create_channel(self, now: float) -> tuple[str, str]:
+        """A new channel: its id (128 random bits, hex) and its subscriber token."""
+        channel, token = secrets.token_hex(16), secrets.token_urlsafe(32)
+        await self._write(
+            lambda db: db.execute(
+                "INSERT INTO channels (id, token_sha256, created_at) VALUES (?, ?, ?)",
+                (channel, token_digest(token), now),
+            )
+        )
+        return channel, token
+
+    async def channel_exists(self, channel: str) -> bool:
+        row = await self._read(
+            lambda db: db.execute("SELECT 1 FROM channels WHERE id = ?", (channel,)).fetchone()
+        )
+        return row is not None
+
+    async def authorized(self, channel: str, token: str) -> bool:
+        """Whether `token` is `channel`'s subscriber token; False for an unknown channel.
+        The digests are compared in constant time."""
+        row = await self._read(
+            lambda db: db.execute(
+                "SELECT token_sha256 FROM channels WHERE id = ?", (channel,)
+            ).fetchone()
+        )
+        expected = bytes(row[0]) if row is not None else _NO_CHANNEL
+        return hmac.compare_digest(expected, token_digest(token)) and row is not None
+
+    async def add_request(
+        self,
+        channel: str,
+        method: str,
+        query: str,
+        headers: Pairs,
+        body: bytes,
+        now: float,
+    ) -> int:
+        """Store a request durably; returns its sequence number in the channel (its event
+        id). The channel must exist."""
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
+        encoded = orjson.dumps([list(pair) for pair in headers]).decode("utf-8")
+
+        def insert(db: sqlite3.Connection) -> int:
+            (seq,) = db.execute(
+                "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                (channel,),
+            ).fetchone()
+            db.execute(
+                "INSERT INTO requests (channel, seq, method, query, headers, content_type, body,"
+                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel, seq, method, query, encoded, content_type, body, now),
+            )
+            return int(seq)
+
+        return await self._write(insert)
+
+    async def requests_after(self, channel: str, seq: int, limit: int = 50) -> list[Relayed]:
+        """The channel's requests with a sequence number above `seq`, oldest first."""
+        rows = await self._read(
+            lambda db: db.execute(
+                "SELECT seq, method, query, headers, body, received_at FROM requests"
+                " WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (channel, seq, limit),
+            ).fetchall()
+        )
+        return [_relayed(row) for row in rows]
+
+    async def acknowledged(self, channel: str, subscriber: str) -> int:
+        """The highest sequence number `subscriber` acknowledged on `channel` (0: none)."""
+        row = await self._read(
+            lambda db: db.execute(
+                "SELECT seq FROM acknowledgements WHERE channel = ? AND subscriber = ?",
+                (channel, subscriber),
+            ).fetchone()
+        )
+        return int(row[0]) if row is not None else 0
+
+    async def acknowledge(self, channel: str, subscriber: str, seq: int, now: float) -> int:
+        """Record that `subscriber` handled everything up to `seq`; an older number never
+        moves the mark back. Returns the mark."""
+
+        def upsert(db: sqlite3.Connection) -> int:
+            db.execute(
+                "INSERT INTO acknowledgements (channel, subscriber, seq, acknowledged_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (channel, subscriber) DO UPDATE SET"
+                " seq = max(seq, excluded.seq), acknowledged_at = excluded.acknowledged_at",
+                (channel, subscriber, seq, now),
+            )
+            row = db.execute(
+                "SELECT seq FROM acknowledgements WHERE channel = ? AND subscriber = ?",
+                (channel, subscriber),
+            ).fetchone()
+            return int(row[0])
+
+        return await self._write(upsert)
+
+    async def prune(self, before: float) -> int:
+        """Delete requests received before `before`; returns how many went."""
+        deleted: int = await self._write(
+            lambda db: db.execute("DELETE FROM requests WHERE received_at < ?", (before,)).rowcount
+        )
+        return deleted
+
+
+def _relayed(row: Any) -> Relayed:
+    seq, method, query, headers, body, received_at = row
+    return Relayed(
+        id=str(seq),
+        method=method,
+        headers=tuple((str(name), str(value)) for name, value in orjson.loads(headers)),
+        body=bytes(body),
+        query=query,
+        received_at=received_at,
+    )
