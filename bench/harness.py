@@ -94,12 +94,18 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) 
 
 
 @contextlib.contextmanager
-def started(name: str, argv: Sequence[str], port: int, cwd: Path,
-            ready_path: str = "/") -> Iterator[Server]:
+def started(
+    name: str, argv: Sequence[str], port: int, cwd: Path, ready_path: str = "/"
+) -> Iterator[Server]:
     log = cwd / f"{name}.log"
     with log.open("wb") as handle:
-        process = subprocess.Popen(list(argv), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        process = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     server = Server(name, process, f"http://127.0.0.1:{port}", log)
     try:
         wait_ready(server.url + ready_path, process)
@@ -108,14 +114,25 @@ def started(name: str, argv: Sequence[str], port: int, cwd: Path,
         server.stop()
 
 
-def reference(kind: str, port: int, secret: str, cwd: Path) -> contextlib.AbstractContextManager[Server]:
+def reference(
+    kind: str, port: int, secret: str, cwd: Path
+) -> contextlib.AbstractContextManager[Server]:
     argv = [sys.executable, str(ROOT / "bench" / "reference_apps.py"), kind, str(port), secret]
     return started(kind, argv, port, cwd)
 
 
 def hookd(config: Path, port: int, *extra: str) -> contextlib.AbstractContextManager[Server]:
-    argv = [sys.executable, "-m", "hookd", "serve", "--config", str(config), "--port", str(port),
-            *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "hookd",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        *extra,
+    ]
     return started("hookd", argv, port, config.parent, "/healthz")
 
 
@@ -137,18 +154,30 @@ def _latency(output: str, percentile: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
 
 
-def run_wrk(url: str, script: Path, *, seconds: int, connections: int = 50,
-            threads: int = 2) -> WrkResult:
+def run_wrk(
+    url: str, script: Path, *, seconds: int, connections: int = 50, threads: int = 2
+) -> WrkResult:
     output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-         str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
-                       output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     return WrkResult(
         requests_per_second=float(rate.group(1)) if rate else 0.0,
         p50_ms=_latency(output, "50"),

@@ -24,53 +24,68 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def summarize_ingest(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
     names = rounds[0].keys()
     keys = ("requests_per_second", "p50_ms", "p99_ms", "peak_rss_mb", "non_2xx")
-    return {name: {key: median([r[name][key] for r in rounds]) for key in keys}
-            for name in names}
+    return {name: {key: median([r[name][key] for r in rounds]) for key in keys} for name in names}
 
 
 def print_ingest(summary: dict[str, dict[str, float]], rounds: list[dict[str, Any]]) -> None:
     base = summary["starlette"]["requests_per_second"]
     print("\n## ingest: signed 7.6 KB pushes, wrk -t2 -c50, medians of", len(rounds), "rounds")
-    print(f"{'receiver':<12}{'req/s':>10}{'x starlette':>13}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'peak RSS MB':>13}{'non-2xx':>9}")
+    print(
+        f"{'receiver':<12}{'req/s':>10}{'x starlette':>13}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'peak RSS MB':>13}{'non-2xx':>9}"
+    )
     for name, figures in summary.items():
-        print(f"{name:<12}{figures['requests_per_second']:>10.0f}"
-              f"{figures['requests_per_second'] / base:>13.2f}{figures['p50_ms']:>9.2f}"
-              f"{figures['p99_ms']:>9.2f}{figures['peak_rss_mb']:>13.1f}"
-              f"{figures['non_2xx']:>9.0f}")
+        print(
+            f"{name:<12}{figures['requests_per_second']:>10.0f}"
+            f"{figures['requests_per_second'] / base:>13.2f}{figures['p50_ms']:>9.2f}"
+            f"{figures['p99_ms']:>9.2f}{figures['peak_rss_mb']:>13.1f}"
+            f"{figures['non_2xx']:>9.0f}"
+        )
     last = rounds[-1]["hookd"]
-    print(f"hookd, last round: {last['requests']} answered, {last['stored']} rows stored, "
-          f"{last['log_lines']} delivery log lines, body {last['body_bytes']} bytes")
+    print(
+        f"hookd, last round: {last['requests']} answered, {last['stored']} rows stored, "
+        f"{last['log_lines']} delivery log lines, body {last['body_bytes']} bytes"
+    )
 
 
 def print_end_to_end(results: list[dict[str, Any]]) -> None:
     print("\n## end to end: fixed rate, `run: true`, 2 workers (ms from arrival)")
-    print(f"{'rate/s':>7}{'jobs':>7}{'start p50':>11}{'start p99':>11}{'done p50':>10}"
-          f"{'done p99':>10}{'peak RSS MB':>13}{'non-202':>9}")
+    print(
+        f"{'rate/s':>7}{'jobs':>7}{'start p50':>11}{'start p99':>11}{'done p50':>10}"
+        f"{'done p99':>10}{'peak RSS MB':>13}{'non-202':>9}"
+    )
     for r in results:
-        print(f"{r['rate']:>7}{r['deliveries']:>7}{r['start_p50_ms']:>11.1f}"
-              f"{r['start_p99_ms']:>11.1f}{r['finish_p50_ms']:>10.1f}{r['finish_p99_ms']:>10.1f}"
-              f"{r['peak_rss_mb']:>13.1f}{r['non_202']:>9}")
+        print(
+            f"{r['rate']:>7}{r['deliveries']:>7}{r['start_p50_ms']:>11.1f}"
+            f"{r['start_p99_ms']:>11.1f}{r['finish_p50_ms']:>10.1f}{r['finish_p99_ms']:>10.1f}"
+            f"{r['peak_rss_mb']:>13.1f}{r['non_202']:>9}"
+        )
 
 
 def print_large(results: dict[str, dict[str, Any]]) -> None:
     print("\n## one 25 MB delivery")
     print(f"{'receiver':<12}{'status':>8}{'seconds':>9}{'peak RSS growth MB':>20}")
     for name, r in results.items():
-        print(f"{name:<12}{r['status']:>8}{r['seconds_to_answer']:>9.2f}"
-              f"{r['peak_rss_growth_mb']:>20.1f}")
+        print(
+            f"{name:<12}{r['status']:>8}{r['seconds_to_answer']:>9.2f}"
+            f"{r['peak_rss_growth_mb']:>20.1f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per contender")
-    parser.add_argument("--only", default="ingest,e2e,large",
-                        help="comma-separated: ingest, e2e, large")
+    parser.add_argument(
+        "--only", default="ingest,e2e,large", help="comma-separated: ingest, e2e, large"
+    )
     args = parser.parse_args()
     chosen = set(args.only.split(","))
-    report: dict[str, Any] = {"when": datetime.now(UTC).isoformat(),
-                              "machine": platform.platform(), "python": sys.version}
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": platform.platform(),
+        "python": sys.version,
+    }
     if "ingest" in chosen:
         rounds = [ingest(args.seconds) for _ in range(args.rounds)]
         report["ingest"] = {"rounds": rounds, "median": summarize_ingest(rounds)}

@@ -65,7 +65,7 @@ def wrk_script(folder: Path, body: bytes) -> Path:
     run = uuid.uuid4().hex[:8]
     script.write_text(f"""
 wrk.method = "POST"
-local file = io.open("{folder / 'body.json'}", "rb")
+local file = io.open("{folder / "body.json"}", "rb")
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
@@ -125,8 +125,11 @@ def _count_lines(log: Path, marker: str) -> int:
 
 async def _send_at_rate(url: str, body: bytes, rate: int, seconds: int) -> int:
     interval = 1 / rate
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
-               "X-Hub-Signature-256": signature(body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-Hub-Signature-256": signature(body),
+    }
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=50)) as client:
         tasks = []
         start = time.perf_counter()
@@ -134,8 +137,15 @@ async def _send_at_rate(url: str, body: bytes, rate: int, seconds: int) -> int:
             delay = start + index * interval - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(client.post(
-                url, content=body, headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())})))
+            tasks.append(
+                asyncio.create_task(
+                    client.post(
+                        url,
+                        content=body,
+                        headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())},
+                    )
+                )
+            )
         answers = await asyncio.gather(*tasks)
     return sum(1 for answer in answers if answer.status_code != 202)
 
@@ -147,8 +157,9 @@ def end_to_end(rate: int, seconds: int) -> dict[str, Any]:
     config = hookd_config(folder, "'true'")
     port = free_port()
     with hookd(config, port, "--workers", "2") as server, RssSampler(server.process.pid) as rss:
-        failed = asyncio.run(_send_at_rate(f"{server.url}/hooks/github", push_body(), rate,
-                                           seconds))
+        failed = asyncio.run(
+            _send_at_rate(f"{server.url}/hooks/github", push_body(), rate, seconds)
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _unfinished(folder / "hookd.db"):
             time.sleep(0.2)
@@ -164,8 +175,11 @@ def end_to_end(rate: int, seconds: int) -> dict[str, Any]:
 
 def _unfinished(database: Path) -> int:
     with sqlite3.connect(database) as connection:
-        return int(connection.execute(
-            "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')").fetchone()[0])
+        return int(
+            connection.execute(
+                "SELECT count(*) FROM jobs WHERE status IN ('queued', 'running')"
+            ).fetchone()[0]
+        )
 
 
 def _latencies(database: Path) -> tuple[list[float], list[float]]:
@@ -188,21 +202,32 @@ def large_body(megabytes: int = 25) -> dict[str, dict[str, Any]]:
     folder = workdir()
     filler = "x" * (megabytes * 1024 * 1024 - 4096)
     body = json.dumps({"ref": "refs/heads/main", "filler": filler}).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
-               "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature(body)}
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+        "X-Hub-Signature-256": signature(body),
+    }
     results: dict[str, dict[str, Any]] = {}
     for name in ("hookd", "starlette"):
         port = free_port()
-        start = (hookd(hookd_config(folder, "'true'"), port, "--workers", "0") if name == "hookd"
-                 else reference("starlette", port, SECRET, folder))
+        start = (
+            hookd(hookd_config(folder, "'true'"), port, "--workers", "0")
+            if name == "hookd"
+            else reference("starlette", port, SECRET, folder)
+        )
         with start as server:
             before = rss_kib(server.process.pid, "VmHWM")
             began = time.perf_counter()
-            answer = httpx.post(f"{server.url}/hooks/github", content=body, headers=headers,
-                                timeout=60)
+            answer = httpx.post(
+                f"{server.url}/hooks/github", content=body, headers=headers, timeout=60
+            )
             elapsed = time.perf_counter() - began
             after = rss_kib(server.process.pid, "VmHWM")
-        results[name] = {"status": answer.status_code, "seconds_to_answer": elapsed,
-                         "peak_rss_growth_mb": (after - before) / 1024,
-                         "body_mb": len(body) / 1024 / 1024}
+        results[name] = {
+            "status": answer.status_code,
+            "seconds_to_answer": elapsed,
+            "peak_rss_growth_mb": (after - before) / 1024,
+            "body_mb": len(body) / 1024 / 1024,
+        }
     return results

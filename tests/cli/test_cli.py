@@ -227,7 +227,10 @@ def test_init_writes_a_config_and_a_private_secret_and_never_overwrites(
 def _commands(group: click.Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     yield prefix
     if isinstance(group, click.Group):
-        for name, command in group.commands.items():
+        context = click.Context(group)
+        for name in group.list_commands(context):
+            command = group.get_command(context, name)
+            assert command is not None, name
             yield from _commands(command, (*prefix, name))
 
 

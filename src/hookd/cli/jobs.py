@@ -18,8 +18,9 @@ from hookd.config import Config
 from hookd.core.delivery import Delivery
 from hookd.core.events import delivery_action
 from hookd.intake import Plan, plan
+from hookd.replay import replay_delivery
 from hookd.store.base import Store
-from hookd.store.records import FINISHED_JOB_STATUSES, JOB_STATUSES, JobQuery, Recorded
+from hookd.store.records import FINISHED_JOB_STATUSES, JOB_STATUSES, JobQuery
 from hookd.worker.execute import rebuild_delivery
 
 
@@ -100,17 +101,9 @@ def replay(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
     """Record a copy of a delivery and run the hooks it matches under today's hookd.yaml."""
     config = read_config(config_file)
 
-    async def work(store: Store) -> Recorded:
-        delivery, _ = rebuild_delivery(await store.get_delivery(delivery_id))
-        if delivery.endpoint not in config.endpoints:
-            raise click.ClickException(f"endpoint {delivery.endpoint!r} is no longer configured")
-        decided = plan(config, delivery)
-        return await store.record_delivery(
-            delivery, received_at=datetime.now(UTC), remote_addr=None, trace=decided.trace,
-            jobs=decided.jobs, replay_of=delivery_id,
-        )  # fmt: skip
-
-    recorded = with_store(config, work)
+    recorded = with_store(
+        config, lambda store: replay_delivery(store, config, delivery_id, datetime.now(UTC))
+    )
     if as_json:
         click.echo(
             json.dumps(

@@ -100,6 +100,15 @@ class Store(Protocol):
     async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
         """Jobs matching `query`, newest first."""
 
+    async def count_jobs(self, statuses: Sequence[str]) -> dict[str, int]:
+        """How many jobs are in each of `statuses` now (every status asked for is a key);
+        cheap for the few unfinished ones (the queue-depth gauge reads it on each scrape)."""
+
+    async def prune(self, before: datetime) -> int:
+        """Delete deliveries received before `before`, with their jobs and logs; return how
+        many deliveries went. A delivery with a queued or running job is kept. Deletes in
+        small batches, each its own transaction, so receivers are not held up meanwhile."""
+
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return when new work may be claimable (a delivery or retry was recorded), or
         after `timeout` seconds at the latest."""

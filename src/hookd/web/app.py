@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
+from hookd.web.api_mounts import operating_routes, retention_hooks
 from hookd.web.receive import Receiver
 
 Service = Callable[[], Awaitable[None]]
@@ -33,11 +34,12 @@ class HookdApp:
         self.config = config
         self.store = store
         self.receiver = Receiver(config, store)
-        self._hooks = lifespan_hooks
+        self._hooks = [*lifespan_hooks, *retention_hooks(config, store)]
         self.site = Starlette(
             routes=[
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
+                *operating_routes(config, store),
             ],
             lifespan=self.lifespan,
             exception_handlers={404: not_found},

@@ -1,0 +1,52 @@
+"""Everything the operating side adds to the Starlette app: `/api`, `/metrics`, the
+dashboard and its static files, all behind one `Auth` built from `server.token`; and the
+daily prune that `server.retention` asks for."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route, request_response
+from starlette.staticfiles import StaticFiles
+
+from hookd.config import Config
+from hookd.errors import StoreError
+from hookd.retention import daily_prune
+from hookd.store.base import Store
+from hookd.web.api import api_app, error
+from hookd.web.auth import ApiGuard, Auth
+from hookd.web.dashboard import Dashboard
+from hookd.web.metrics import METRICS_CONTENT_TYPE, exposition
+
+
+def operating_routes(config: Config, store: Store) -> list[BaseRoute]:
+    """The routes to add beside /healthz and /readyz."""
+    token = config.server.token
+    auth = Auth(token.get_secret_value() if token else None, config.server.host)
+
+    async def metrics(_request: Request) -> Response:
+        try:
+            body = await exposition(store)
+        except StoreError as exc:
+            return error(503, f"The store could not answer: {exc}")
+        return Response(body, media_type=METRICS_CONTENT_TYPE)
+
+    return [
+        Mount("/api", app=api_app(config, store, auth)),
+        Route("/metrics", ApiGuard(request_response(metrics), auth)),
+        Mount("/static", app=StaticFiles(packages=[("hookd.web", "static")]), name="static"),
+        *Dashboard(config, store, auth).routes(),
+    ]
+
+
+def retention_hooks(
+    config: Config, store: Store
+) -> list[Callable[[], contextlib.AbstractAsyncContextManager[None]]]:
+    """The daily prune, when `server.retention` is set."""
+    retention = config.server.retention
+    if retention is None:
+        return []
+    return [lambda: daily_prune(store, retention)]
