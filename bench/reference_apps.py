@@ -32,8 +32,13 @@ def raw_asgi_app(secret: bytes) -> Any:
         signature = dict(scope["headers"]).get(b"x-hub-signature-256", b"").decode()
         ok = _valid(secret, b"".join(chunks), signature)
         body = b'{"status":"accepted"}' if ok else b'{"error":"bad signature"}'
-        await send({"type": "http.response.start", "status": 202 if ok else 401,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 202 if ok else 401,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app
@@ -81,8 +86,15 @@ def main() -> None:
     import uvicorn
 
     app = raw_asgi_app(secret) if kind == "raw" else starlette_app(secret)
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":
