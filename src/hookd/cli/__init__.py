@@ -3,26 +3,59 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from hookd.cli.inspect import deliveries, show
-from hookd.cli.jobs import jobs, logs, match, replay
-from hookd.cli.send import send
-from hookd.cli.serve import serve
-from hookd.cli.setup import check, init, migrate
 from hookd.errors import ConfigError, HookdError, NotFound
 
+# Each command's module is imported only when that command runs: `hookd logs` should not
+# pay for the web server, the relay or the ngrok SDK.
+COMMANDS = {
+    "init": "hookd.cli.setup:init",
+    "check": "hookd.cli.setup:check",
+    "serve": "hookd.cli.serve:serve",
+    "worker": "hookd.cli.worker:worker",
+    "migrate": "hookd.cli.setup:migrate",
+    "send": "hookd.cli.send:send",
+    "deliveries": "hookd.cli.inspect:deliveries",
+    "show": "hookd.cli.inspect:show",
+    "replay": "hookd.cli.jobs:replay",
+    "match": "hookd.cli.jobs:match",
+    "jobs": "hookd.cli.jobs:jobs",
+    "logs": "hookd.cli.jobs:logs",
+    "prune": "hookd.cli.prune:prune",
+    "relay": "hookd.cli.relay:relay",
+    "forward": "hookd.cli.relay:forward",
+    "github": "hookd.cli.relay:github",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use (click's documented pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="hookd")
 def cli() -> None:
     """hookd: receive, verify and record Git forge webhooks, and run what hookd.yaml says."""
-
-
-for command in (init, check, serve, migrate, send, deliveries, show, replay, match, jobs, logs):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -87,6 +87,9 @@ def serve(
         )
     config = _with_overrides(load_config(path), host, port, database, log_format)
     configure_logging(config.server.log_format)
+    # Migrate and check the database before listening: an unreachable one is one clear
+    # line and exit 1, not a traceback from inside the server's start-up.
+    uvloop.run(_check_database(config.database))
     listener = _listen(config.server.host, config.server.port)
     tunnel_hooks = serve_hooks(config, tunnel, register, listener.getsockname()[1])
     _print_banner(config, listener.getsockname()[1])
@@ -109,6 +112,14 @@ def serve(
         )
     )
     uvloop.run(server.serve(sockets=[listener]))
+
+
+async def _check_database(url: str) -> None:
+    store = store_for(url)
+    try:
+        await store.open()
+    finally:
+        await store.close()
 
 
 def _with_overrides(

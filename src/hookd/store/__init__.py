@@ -7,9 +7,13 @@ from hookd.store.base import Store
 
 
 def store_for(url: str) -> Store:
-    """A store for a `sqlite:///PATH` URL (PostgreSQL comes with the scale-out work)."""
+    """A store for a `sqlite:///PATH` or a `postgresql://` (or `postgres://`) URL."""
     if url.startswith("sqlite:///"):
         from hookd.store.sqlite import SqliteStore
 
         return SqliteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from hookd.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     raise StoreError(f"no store backend for {url.split(':', 1)[0]}:// URLs yet")

@@ -1,0 +1,192 @@
+"""Recording deliveries in PostgreSQL: the hot path of every receiver. Runs on a connection in
+autocommit mode and opens a transaction only when it needs one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from hookd.core.delivery import Delivery
+from hookd.errors import StoreError
+from hookd.store.ids import new_id
+from hookd.store.postgres_connect import Connection
+from hookd.store.records import NewJob, Recorded, RejectedRequest
+
+# One statement (so one round trip, atomic without BEGIN/COMMIT) stores the delivery and,
+# if it was not a duplicate, its jobs. The conflict target names the dedupe index, so only
+# a second accepted copy of a forge delivery id counts as a duplicate, whichever receiver
+# it reached; any other violation is an error.
+_INSERT = """
+WITH delivery AS (
+    INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action,
+        repository, ref, sha, received_at, status, http_status, remote_addr, size,
+        content_type, headers, body, hooks, trace, replay_of)
+    VALUES (%(id)s, %(delivery)s, %(endpoint)s, %(forge)s, %(event)s, %(forge_event)s,
+        %(action)s, %(repository)s, %(ref)s, %(sha)s, %(at)s, 'accepted', %(http_status)s,
+        %(remote_addr)s, %(size)s, %(content_type)s, %(headers)s::jsonb, %(body)s,
+        %(hooks)s::jsonb, %(trace)s::jsonb, %(replay_of)s)
+    ON CONFLICT (endpoint, delivery)
+        WHERE status = 'accepted' AND replay_of IS NULL AND delivery IS NOT NULL
+    DO NOTHING
+    RETURNING id
+), made AS (
+    INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, queued_at, run_after,
+        finished_at)
+    SELECT job.id, delivery.id, job.hook, job.status, job.max_attempts, job.error, %(at)s,
+        %(at)s, CASE WHEN job.status = 'queued' THEN NULL ELSE %(at)s::timestamptz END
+    FROM delivery, jsonb_to_recordset(%(jobs)s::jsonb)
+        AS job (id text, hook text, status text, max_attempts integer, error text)
+)
+SELECT count(*) FROM delivery
+"""
+
+_INSERT_DUPLICATE = """
+INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, repository,
+    received_at, status, http_status, remote_addr, size, content_type, duplicate_of)
+SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, 'duplicate', 200, %s, %s, %s, o.id
+FROM deliveries o
+WHERE o.endpoint = %s AND o.delivery = %s AND o.status = 'accepted' AND o.replay_of IS NULL
+RETURNING duplicate_of
+"""
+
+_INSERT_JOB = """
+INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, concurrency_group,
+    queued_at, run_after, finished_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+# Taken by receivers before they replace a group's queued jobs, as claims try it (see
+# postgres_jobs): one transaction at a time decides what a group runs next, in any process.
+_LOCK_GROUP = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+async def insert_delivery(
+    connection: Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    trace_json: str,
+    jobs: Sequence[NewJob],
+    replay_of: str | None,
+) -> Recorded:
+    """Store a delivery and its jobs, or a duplicate row if its endpoint already accepted
+    its forge id. Jobs in concurrency groups need a transaction holding their groups' locks,
+    in which older queued jobs of the group are replaced; other jobs need one statement."""
+    delivery_id = new_id()
+    hooks = tuple(job.hook for job in jobs)
+    groups = sorted({job.concurrency_group for job in jobs if job.concurrency_group is not None})
+    values = _values(delivery_id, delivery, received_at, remote_addr, trace_json, hooks)
+    values["replay_of"] = replay_of
+    if not groups:
+        job_ids = [new_id() for _ in jobs]
+        accepted = await _insert(connection, values, jobs, job_ids)
+    else:
+        async with connection.transaction():
+            for group in groups:  # in one order everywhere, so receivers cannot deadlock
+                await connection.execute(_LOCK_GROUP, (group,))
+            accepted = await _insert(connection, values, (), [])
+            job_ids = [
+                await insert_job(connection, delivery_id, job, received_at)
+                for job in (jobs if accepted else ())
+            ]
+    if not accepted:
+        return await _insert_duplicate(connection, delivery, received_at, remote_addr)
+    return Recorded(id=delivery_id, status="accepted", job_ids=tuple(job_ids), hooks=hooks)
+
+
+def _values(
+    delivery_id: str,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    trace_json: str,
+    hooks: tuple[str, ...],
+) -> dict[str, Any]:
+    return {
+        "id": delivery_id, "delivery": delivery.delivery_id, "endpoint": delivery.endpoint,
+        "forge": delivery.forge, "event": delivery.event, "forge_event": delivery.forge_event,
+        "action": delivery.action, "repository": delivery.repository, "ref": delivery.ref,
+        "sha": delivery.sha, "at": received_at, "http_status": 200 if delivery.is_ping else 202,
+        "remote_addr": remote_addr, "size": len(delivery.body),
+        "content_type": delivery.content_type, "headers": orjson.dumps(delivery.headers).decode(),
+        "body": delivery.body, "hooks": orjson.dumps(hooks).decode(), "trace": trace_json,
+    }  # fmt: skip
+
+
+async def _insert(
+    connection: Connection, values: dict[str, Any], jobs: Sequence[NewJob], job_ids: list[str]
+) -> bool:
+    """Run the insert with these jobs (none: the caller inserts them); True if accepted."""
+    made = [
+        {"id": job_id, "hook": job.hook, "status": job.status,
+         "max_attempts": job.max_attempts, "error": job.error}
+        for job_id, job in zip(job_ids, jobs, strict=True)
+    ]  # fmt: skip
+    cursor = await connection.execute(_INSERT, {**values, "jobs": orjson.dumps(made).decode()})
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def _insert_duplicate(
+    connection: Connection, delivery: Delivery, received_at: datetime, remote_addr: str | None
+) -> Recorded:
+    cursor = await connection.execute(
+        _INSERT_DUPLICATE,
+        (
+            new_id(), delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
+            delivery.forge_event, delivery.action, delivery.repository, received_at,
+            remote_addr, len(delivery.body), delivery.content_type, delivery.endpoint,
+            delivery.delivery_id,
+        ),
+    )  # fmt: skip
+    row = await cursor.fetchone()
+    if row is None:  # the original was deleted between the two statements: try again later
+        raise StoreError(f"delivery {delivery.delivery_id} conflicted with a vanished original")
+    return Recorded(id=row[0], status="duplicate")
+
+
+async def insert_job(connection: Connection, delivery_id: str, job: NewJob, now: datetime) -> str:
+    """Create a job. A queued job replaces any older job still queued in its concurrency
+    group, and with `cancel_in_progress` asks the running one to stop (GitHub Actions'
+    concurrency rule). The caller holds the group's lock."""
+    job_id = new_id()
+    finished = now if job.status != "queued" else None
+    if job.concurrency_group is not None and job.status == "queued":
+        await connection.execute(
+            "UPDATE jobs SET status = 'cancelled', finished_at = %s, "
+            "error = 'replaced by a newer job in its concurrency group (' || %s || ')' "
+            "WHERE concurrency_group = %s AND status = 'queued'",
+            (now, job_id, job.concurrency_group),
+        )
+        if job.cancel_in_progress:
+            await connection.execute(
+                "UPDATE jobs SET cancel_requested = true "
+                "WHERE concurrency_group = %s AND status = 'running'",
+                (job.concurrency_group,),
+            )
+    await connection.execute(
+        _INSERT_JOB,
+        (
+            job_id, delivery_id, job.hook, job.status, job.max_attempts, job.error,
+            job.concurrency_group, now, now, finished,
+        ),
+    )  # fmt: skip
+    return job_id
+
+
+async def insert_rejection(connection: Connection, rejected: RejectedRequest) -> str:
+    rejection_id = new_id()
+    await connection.execute(
+        "INSERT INTO deliveries (id, endpoint, received_at, status, reason, http_status, path, "
+        "remote_addr, size, event, delivery) "
+        "VALUES (%s, %s, %s, 'rejected', %s, %s, %s, %s, %s, %s, %s)",
+        (
+            rejection_id, rejected.endpoint, rejected.received_at, rejected.reason,
+            rejected.status, rejected.path, rejected.remote_addr, rejected.size, rejected.event,
+            rejected.delivery,
+        ),
+    )  # fmt: skip
+    return rejection_id

@@ -1,0 +1,117 @@
+"""The SQL of the PostgreSQL backend for reading deliveries, and pruning them (recording
+them is in postgres_record)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hookd.errors import NotFound
+from hookd.store.postgres_connect import Connection
+from hookd.store.records import (
+    DeliveryDetail,
+    DeliveryQuery,
+    DeliveryRecord,
+)
+from hookd.store.sqlite_sql import ID_CLOCK_SLACK, id_floor
+
+
+async def schema_version(connection: Connection) -> int:
+    cursor = await connection.execute("SELECT max(version) FROM schema_migrations")
+    row = await cursor.fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+_LIST_COLUMNS = """
+d.id, d.delivery, d.endpoint, d.forge, d.event, d.action, d.repository, d.received_at,
+d.status, d.reason, d.hooks, d.size, d.remote_addr, d.replay_of, d.duplicate_of,
+ARRAY(SELECT j.id FROM jobs j WHERE j.delivery_id = d.id ORDER BY j.id)
+"""
+
+
+async def select_deliveries(connection: Connection, query: DeliveryQuery) -> list[DeliveryRecord]:
+    where, params = _filters(query)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    cursor = await connection.execute(
+        f"SELECT {_LIST_COLUMNS} FROM deliveries d {clause} ORDER BY d.id DESC LIMIT %s",
+        (*params, query.limit),
+    )
+    return [_record(row) for row in await cursor.fetchall()]
+
+
+def _filters(query: DeliveryQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("endpoint", query.endpoint),
+        ("event", query.event),
+        ("status", query.status),
+        ("repository", query.repository),
+    ):
+        if value is not None:
+            where.append(f"d.{column} = %s")
+            params.append(value)
+    if query.hook is not None:  # matched a hook exactly when it has a job for it
+        where.append("EXISTS (SELECT 1 FROM jobs j WHERE j.delivery_id = d.id AND j.hook = %s)")
+        params.append(query.hook)
+    # As in SQLite: ids are time-ordered and made after `received_at` is read, so a time
+    # range is also an id range, which bounds the newest-first scan; `received_at` decides.
+    if query.since is not None:
+        where.append("d.received_at >= %s AND d.id >= %s")
+        params += [query.since, id_floor(query.since)]
+    if query.until is not None:
+        where.append("d.received_at < %s AND d.id < %s")
+        params += [query.until, id_floor(query.until, ID_CLOCK_SLACK)]
+    if query.before is not None:
+        where.append("d.id < %s")
+        params.append(query.before)
+    if query.after is not None:
+        where.append("d.id > %s")
+        params.append(query.after)
+    return where, params
+
+
+def _record(row: tuple[Any, ...]) -> DeliveryRecord:
+    return DeliveryRecord(
+        id=row[0], delivery=row[1], endpoint=row[2], forge=row[3], event=row[4], action=row[5],
+        repository=row[6], received_at=row[7].astimezone(UTC), status=row[8], reason=row[9],
+        hooks=tuple(row[10] or ()), jobs=tuple(row[15]), size=row[11], remote_addr=row[12],
+        replay_of=row[13], duplicate_of=row[14],
+    )  # fmt: skip
+
+
+async def select_delivery(connection: Connection, delivery_id: str) -> DeliveryDetail:
+    cursor = await connection.execute(
+        f"SELECT {_LIST_COLUMNS}, d.content_type, d.headers, d.body, d.trace, d.forge_event "
+        "FROM deliveries d WHERE d.id = %s",
+        (delivery_id,),
+    )
+    row = await cursor.fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return DeliveryDetail(
+        record=_record(row),
+        content_type=row[16],
+        headers=tuple(tuple(pair) for pair in row[17] or ()),
+        body=row[18],
+        trace=tuple(row[19] or ()),
+        forge_event=row[20],
+    )
+
+
+# Oldest first through the received_at index; a delivery whose jobs are still queued or
+# running is skipped (a worker holds it). Jobs and their logs go by ON DELETE CASCADE.
+_PRUNE = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT d.id FROM deliveries d
+    WHERE d.received_at < %s AND NOT EXISTS (
+        SELECT 1 FROM jobs j WHERE j.delivery_id = d.id AND j.status IN ('queued', 'running'))
+    ORDER BY d.received_at
+    LIMIT %s)
+"""
+
+
+async def prune_batch(connection: Connection, before: datetime, limit: int) -> int:
+    """Delete at most `limit` deliveries received before `before`; return how many went."""
+    cursor = await connection.execute(_PRUNE, (before, limit))
+    return cursor.rowcount

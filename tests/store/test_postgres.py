@@ -1,0 +1,158 @@
+"""What only the PostgreSQL backend has to show: its migrations match SQLite's, URLs and
+errors never show a password, processes starting together migrate once, NOTIFY wakes a
+worker in another process, and the store works again after the database restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from pg import Cluster, free_port, postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
+from test_store_contract import record
+
+from hookd.errors import StoreError
+from hookd.store import store_for
+from hookd.store.migrations import migrations
+from hookd.store.postgres_url import display_url, parse_url
+
+pytestmark = pytest.mark.anyio
+TABLES = ("deliveries", "jobs", "job_logs")
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_both_backends_ship_the_same_numbered_migrations() -> None:
+    def versions(backend: str) -> list[tuple[int, str]]:
+        return [(migration.version, migration.name) for migration in migrations(backend)]
+
+    assert versions("postgresql") == versions("sqlite")
+    assert versions("sqlite")[:2] == [(1, "deliveries"), (2, "jobs")]
+
+
+async def test_both_backends_create_the_same_tables_and_columns(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    lite = store_for(f"sqlite:///{tmp_path / 'hookd.db'}")
+    await lite.open()
+    await lite.close()
+    with sqlite3.connect(tmp_path / "hookd.db") as connection:
+        sqlite_columns = {
+            table: [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+            for table in TABLES
+        }
+    with psycopg.connect(postgres_url) as connection:
+        postgres_columns = {
+            table: [
+                row[0]
+                for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            for table in TABLES
+        }
+    assert postgres_columns == sqlite_columns
+
+
+def test_url_options_are_hookds_and_the_rest_goes_to_libpq() -> None:
+    query = "sslmode=require&pool_size=4&timeout=2.5"
+    target = parse_url(f"postgresql://hookd:pw@db:5433/hookd?{query}")
+    assert (target.pool_size, target.timeout) == (4, 2.5)
+    assert target.conninfo == "postgresql://hookd:pw@db:5433/hookd?sslmode=require"
+    assert target.display == f"postgresql://hookd:***@db:5433/hookd?{query}"
+    defaults = parse_url("postgres://db/hookd")
+    assert (defaults.pool_size, defaults.timeout) == (10, 5.0)
+    assert defaults.conninfo == "postgres://db/hookd"
+    for wrong in ("pool_size=0", "pool_size=many", "timeout=-1"):
+        with pytest.raises(StoreError, match="must be"):
+            parse_url(f"postgresql://db/hookd?{wrong}")
+
+
+def test_printed_urls_never_show_a_password() -> None:
+    assert display_url("postgresql://u:s3cret@h/db") == "postgresql://u:***@h/db"
+    assert display_url("postgresql://h/db?password=s3cret") == "postgresql://h/db?password=***"
+    assert display_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert display_url("sqlite:///srv/hookd.db") == "sqlite:///srv/hookd.db"
+    socket = parse_url("postgresql:///hookd?host=/run/postgresql&password=s3cret&timeout=1")
+    assert socket.conninfo == "postgresql:///hookd?host=/run/postgresql&password=s3cret"
+    assert socket.display == "postgresql:///hookd?host=/run/postgresql&password=***&timeout=1"
+
+
+async def test_unreachable_database_is_one_clear_line_without_the_password() -> None:
+    store = store_for(f"postgresql://hookd:s3cret@127.0.0.1:{free_port()}/hookd")
+    with pytest.raises(StoreError) as caught:
+        await store.open()
+    message = str(caught.value)
+    assert message.startswith("cannot connect to postgresql://hookd:***@127.0.0.1:")
+    assert "refused" in message and "s3cret" not in message and "\n" not in message
+    with pytest.raises(StoreError, match="not open"):
+        await store.ping()
+
+
+async def test_processes_starting_together_migrate_once(postgres: Cluster) -> None:
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    with postgres.admin() as connection:
+        connection.execute(f"CREATE DATABASE {name}")
+    stores = [store_for(postgres.url(name)) for _ in range(4)]
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        newest = max(migration.version for migration in migrations("postgresql"))
+        assert [await store.schema_version() for store in stores] == [newest] * 4
+    finally:
+        for store in stores:
+            await store.close()
+    with psycopg.connect(postgres.url(name)) as connection:
+        rows = connection.execute("SELECT version, name FROM schema_migrations ORDER BY 1")
+        assert rows.fetchall() == [(m.version, m.name) for m in migrations("postgresql")]
+
+
+async def test_notify_wakes_a_worker_in_another_process(postgres_url: str) -> None:
+    receiver, worker = store_for(postgres_url), store_for(postgres_url)
+    await receiver.open()
+    await worker.open()
+    try:
+        await worker.wait_for_jobs(0.5)  # starts listening (and may wake once on that)
+        waiting = asyncio.create_task(worker.wait_for_jobs(30))
+        await asyncio.sleep(0.3)
+        recorded_at = time.monotonic()
+        await record(receiver)
+        await asyncio.wait_for(waiting, 10)
+        assert time.monotonic() - recorded_at < 1.0  # long before its own 30 s timeout
+    finally:
+        await receiver.close()
+        await worker.close()
+
+
+async def test_store_works_again_after_the_database_restarts(postgres: Cluster) -> None:
+    store = store_for(postgres.new_database() + "?timeout=1")
+    await store.open()
+    try:
+        await record(store)
+        postgres.stop()
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreError, match="cannot reach the database"):
+                await record(store)
+            assert time.monotonic() - started < 5
+        finally:
+            postgres.start()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                await store.ping()
+                break
+            except StoreError:
+                assert time.monotonic() < deadline, "the store did not reconnect"
+                await asyncio.sleep(0.1)
+        assert (await record(store)).status == "accepted"
+    finally:
+        await store.close()
