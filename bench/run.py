@@ -15,8 +15,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import median  # noqa: E402
-from scenarios import end_to_end, ingest, large_body  # noqa: E402
+from harness import median
+from scenarios import end_to_end, ingest, large_body
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

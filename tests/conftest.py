@@ -67,8 +67,9 @@ class LiveServer:
 
     def hookd(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a `hookd` command against this server's config."""
-        return run_hookd(*args, "--config", str(self.config), cwd=self.directory, env=self.env,
-                         check=check)
+        return run_hookd(
+            *args, "--config", str(self.config), cwd=self.directory, env=self.env, check=check
+        )
 
 
 def run_hookd(
@@ -94,8 +95,17 @@ def start_server(
     handle = output.open("wb")
     environment = {**os.environ, **(env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "hookd", "serve", "--config", str(directory / "hookd.yaml"),
-         "--port", "0", *extra],
+        [
+            sys.executable,
+            "-m",
+            "hookd",
+            "serve",
+            "--config",
+            str(directory / "hookd.yaml"),
+            "--port",
+            "0",
+            *extra,
+        ],
         cwd=directory,
         stdout=handle,
         stderr=subprocess.STDOUT,
@@ -131,8 +141,12 @@ def server_factory(tmp_path: Path) -> Iterator[object]:
     """Start servers with a given config; all are stopped after the test."""
     started: list[LiveServer] = []
 
-    def factory(config: str = BASIC_CONFIG, *extra: str, env: dict[str, str] | None = None,
-                directory: Path | None = None) -> LiveServer:
+    def factory(
+        config: str = BASIC_CONFIG,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        directory: Path | None = None,
+    ) -> LiveServer:
         folder = directory or tmp_path
         if config:
             write_config(folder, config)

@@ -8,8 +8,22 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "src" / "hookd" / "core"
-FORBIDDEN = {"asyncio", "sqlite3", "psycopg", "httpx", "starlette", "uvicorn", "os",
-             "subprocess", "socket", "time", "random", "pathlib", "shutil", "tempfile"}
+FORBIDDEN = {
+    "asyncio",
+    "sqlite3",
+    "psycopg",
+    "httpx",
+    "starlette",
+    "uvicorn",
+    "os",
+    "subprocess",
+    "socket",
+    "time",
+    "random",
+    "pathlib",
+    "shutil",
+    "tempfile",
+}
 
 
 def imported_roots(path: Path) -> set[str]:

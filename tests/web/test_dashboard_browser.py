@@ -1,9 +1,11 @@
 """The dashboard in real headless Chromium (Debian's, driven by Playwright): sign in, watch
 a delivery arrive without reloading, open it, read its trace, replay it, and watch the new
-job's log stream to its end. Screenshots of the run go to docs/screenshots/."""
+job's log stream to its end. Screenshots of the run go to $HOOKD_SCREENSHOTS when it is set
+(`HOOKD_SCREENSHOTS=docs/screenshots` refreshes the README's), else to a temporary folder."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,6 @@ from weblive import PY, SECRET, TOKEN, accepted, push
 from conftest import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -75,13 +76,16 @@ def browser(tmp_path: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
-def shoot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+def shoot(page: Page, name: str, folder: Path) -> None:
+    target = Path(os.environ.get("HOOKD_SCREENSHOTS") or folder)
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
 
 
 def test_sign_in_watch_a_delivery_arrive_replay_it_and_follow_the_log(
-    live: LiveServer, browser: BrowserContext
+    live: LiveServer, browser: BrowserContext, tmp_path: Path
 ) -> None:
     page = browser.new_page()
     page.set_default_timeout(15_000)
@@ -103,13 +107,13 @@ def test_sign_in_watch_a_delivery_arrive_replay_it_and_follow_the_log(
     expect(row).to_contain_text("deploy")
     assert page.evaluate("window.stillTheSamePage") is True, "the page reloaded"
     expect(page.locator("tbody tr")).to_have_count(2)
-    shoot(page, "deliveries")
+    shoot(page, "deliveries", tmp_path)
 
     row.locator("a").first.click()
     expect(page.locator("#trace li.matched")).to_contain_text("deploy")
     expect(page.locator("#trace li.skipped")).to_contain_text("release-notes")
     expect(page.locator("#headers")).to_contain_text("[redacted]")
-    shoot(page, "delivery")
+    shoot(page, "delivery", tmp_path)
 
     page.click("button:has-text('Replay')")
     expect(page.locator(".facts")).to_contain_text("Replay of")
@@ -118,17 +122,17 @@ def test_sign_in_watch_a_delivery_arrive_replay_it_and_follow_the_log(
     expect(log).to_have_attribute("data-stream", re.compile(r"^/api/jobs/\w+/log\?offset=\d+$"))
     expect(log).to_contain_text("deploy step 3/6")
     assert "site is live" not in log.inner_text(), "the log arrived all at once, not as it ran"
-    shoot(page, "job-running")
+    shoot(page, "job-running", tmp_path)
     expect(log).to_contain_text("site is live")
     expect(page.locator("#job-status")).to_have_text("succeeded")
     expect(page.locator("#job-exit")).to_have_text("0")
     expect(page.locator("#retry")).to_be_visible()
     expect(page.locator("#job-finished time")).to_be_visible()
     expect(page.locator("#refresh")).to_be_hidden()
-    shoot(page, "job")
+    shoot(page, "job", tmp_path)
 
     phone = browser.new_page()
     phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto(f"{live.url}/")
     expect(phone.locator(f'tr[data-id="{first["id"]}"]')).to_be_visible()
-    shoot(phone, "deliveries-phone")
+    shoot(phone, "deliveries-phone", tmp_path)
