@@ -18,7 +18,6 @@ from hookd.errors import StoreError
 log = logging.getLogger("hookd.store")
 
 Operation = Callable[[sqlite3.Connection], Any]
-_STOP = object()
 MAX_BATCH = 512
 
 
@@ -28,7 +27,8 @@ class Writer:
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
-        self._queue: queue.SimpleQueue[tuple[Operation, Future[Any]] | object] = queue.SimpleQueue()
+        # None asks the thread to finish what is queued and stop.
+        self._queue: queue.SimpleQueue[tuple[Operation, Future[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="hookd-sqlite-writer", daemon=True)
         self._ready: Future[None] = Future()
         self.last_commit_seconds = 0.0
@@ -44,7 +44,7 @@ class Writer:
 
     def stop(self) -> None:
         if self._thread.is_alive():
-            self._queue.put(_STOP)
+            self._queue.put(None)
             self._thread.join()
 
     def _run(self) -> None:
@@ -58,26 +58,41 @@ class Writer:
             while True:
                 batch, stopping = self._next_batch()
                 if batch:
-                    self._commit(connection, batch)
+                    self._commit_or_fail(connection, batch)
                 if stopping:
                     return
         finally:
             connection.close()
 
+    def _commit_or_fail(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
+        """Commit a batch; whatever goes wrong fails that batch's callers, never the thread."""
+        try:
+            self._commit(connection, batch)
+        except Exception as exc:  # the writer must outlive any one batch
+            log.exception("the store's writer failed a batch of %d writes", len(batch))
+            error = StoreError(f"the store failed: {exc}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+
     def _next_batch(self) -> tuple[list[tuple[Operation, Future[Any]]], bool]:
-        first = self._queue.get()
-        if first is _STOP:
-            return [], True
-        batch = [first]
-        while len(batch) < MAX_BATCH:
+        """The writes waiting now (blocking for the first). A write whose caller gave up
+        (its future was cancelled) before it started is dropped; once started, it cannot be
+        cancelled any more, so its result always has somewhere to go."""
+        batch: list[tuple[Operation, Future[Any]]] = []
+        item = self._queue.get()
+        while True:
+            if item is None:
+                return batch, True
+            operation, future = item
+            if future.set_running_or_notify_cancel():
+                batch.append((operation, future))
+            if len(batch) >= MAX_BATCH:
+                return batch, False
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if item is _STOP:
-                return batch, True  # type: ignore[return-value]
-            batch.append(item)
-        return batch, False  # type: ignore[return-value]
+                return batch, False
 
     def _commit(self, connection: sqlite3.Connection, batch: list[tuple[Operation, Any]]) -> None:
         started = time.perf_counter()
