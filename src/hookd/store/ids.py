@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _lock = threading.Lock()
 _last = [0, 0]
 
@@ -24,6 +24,6 @@ def new_id() -> str:
     value = (millis << 80) | (randomness & ((1 << 80) - 1))
     chars = []
     for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
+        chars.append(ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from hookd.errors import NotFound
+from hookd.store.filters import job_filters, where_clause
 from hookd.store.postgres_connect import Connection
 from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease
 
@@ -204,21 +205,9 @@ async def get(connection: Connection, job_id: str, *, lock: bool = False) -> Job
 
 
 async def select(connection: Connection, query: JobQuery) -> list[JobRecord]:
-    where, params = [], []
-    for column, value in (
-        ("status", query.status),
-        ("hook", query.hook),
-        ("delivery_id", query.delivery_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = %s")
-            params.append(value)
-    if query.before is not None:
-        where.append("id < %s")
-        params.append(query.before)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    where, params = job_filters(query, "%s")
     cursor = await connection.execute(
-        f"SELECT {_COLUMNS} FROM jobs {clause} ORDER BY id DESC LIMIT %s",
+        f"SELECT {_COLUMNS} FROM jobs {where_clause(where)} ORDER BY id DESC LIMIT %s",
         (*params, query.limit),
     )
     return [job_record(row) for row in await cursor.fetchall()]

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hookd.errors import NotFound
+from hookd.store.filters import delivery_filters, where_clause
 from hookd.store.postgres_connect import Connection
 from hookd.store.records import (
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
 )
-from hookd.store.sqlite_sql import ID_CLOCK_SLACK, id_floor
 
 
 async def schema_version(connection: Connection) -> int:
@@ -30,45 +30,16 @@ ARRAY(SELECT j.id FROM jobs j WHERE j.delivery_id = d.id ORDER BY j.id)
 
 
 async def select_deliveries(connection: Connection, query: DeliveryQuery) -> list[DeliveryRecord]:
-    where, params = _filters(query)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    cursor = await connection.execute(
-        f"SELECT {_LIST_COLUMNS} FROM deliveries d {clause} ORDER BY d.id DESC LIMIT %s",
-        (*params, query.limit),
-    )
-    return [_record(row) for row in await cursor.fetchall()]
-
-
-def _filters(query: DeliveryQuery) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("endpoint", query.endpoint),
-        ("event", query.event),
-        ("status", query.status),
-        ("repository", query.repository),
-    ):
-        if value is not None:
-            where.append(f"d.{column} = %s")
-            params.append(value)
+    where, params = delivery_filters(query, "%s", lambda moment: moment)
     if query.hook is not None:  # matched a hook exactly when it has a job for it
         where.append("EXISTS (SELECT 1 FROM jobs j WHERE j.delivery_id = d.id AND j.hook = %s)")
         params.append(query.hook)
-    # As in SQLite: ids are time-ordered and made after `received_at` is read, so a time
-    # range is also an id range, which bounds the newest-first scan; `received_at` decides.
-    if query.since is not None:
-        where.append("d.received_at >= %s AND d.id >= %s")
-        params += [query.since, id_floor(query.since)]
-    if query.until is not None:
-        where.append("d.received_at < %s AND d.id < %s")
-        params += [query.until, id_floor(query.until, ID_CLOCK_SLACK)]
-    if query.before is not None:
-        where.append("d.id < %s")
-        params.append(query.before)
-    if query.after is not None:
-        where.append("d.id > %s")
-        params.append(query.after)
-    return where, params
+    cursor = await connection.execute(
+        f"SELECT {_LIST_COLUMNS} FROM deliveries d {where_clause(where)} "
+        "ORDER BY d.id DESC LIMIT %s",
+        (*params, query.limit),
+    )
+    return [_record(row) for row in await cursor.fetchall()]
 
 
 def _record(row: tuple[Any, ...]) -> DeliveryRecord:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hookd.errors import NotFound
+from hookd.store.filters import job_filters, where_clause
 from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease, iso, parse_iso
 
 _COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
@@ -178,30 +179,9 @@ def get(connection: sqlite3.Connection, job_id: str) -> JobRecord:
 
 
 def select(connection: sqlite3.Connection, query: JobQuery) -> list[JobRecord]:
-    where, params = [], []
-    for column, value in (
-        ("status", query.status),
-        ("hook", query.hook),
-        ("delivery_id", query.delivery_id),
-    ):
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    if query.before is not None:
-        where.append("id < ?")
-        params.append(query.before)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    where, params = job_filters(query, "?")
     rows = connection.execute(
-        f"SELECT {_COLUMNS} FROM jobs {clause} ORDER BY id DESC LIMIT ?",
+        f"SELECT {_COLUMNS} FROM jobs {where_clause(where)} ORDER BY id DESC LIMIT ?",
         (*params, query.limit),
     ).fetchall()
     return [job_record(row) for row in rows]
-
-
-def next_due(connection: sqlite3.Connection) -> datetime | None:
-    """When the earliest queued job or lapsing lease falls due."""
-    row = connection.execute(
-        "SELECT min(t) FROM (SELECT min(run_after) AS t FROM jobs WHERE status = 'queued' "
-        "UNION ALL SELECT min(lease_until) FROM jobs WHERE status = 'running')"
-    ).fetchone()
-    return parse_iso(row[0]) if row and row[0] else None

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from hookd.core.delivery import Body, Delivery
 from hookd.errors import NotFound
+from hookd.store.filters import delivery_filters, where_clause
 from hookd.store.ids import new_id
 from hookd.store.records import (
     DeliveryDetail,
@@ -168,13 +169,13 @@ d.status, d.reason, d.hooks, d.size, d.remote_addr, d.replay_of, d.duplicate_of,
 
 
 def select_deliveries(connection: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRecord]:
-    where, params = _filters(query)
+    where, params = delivery_filters(query, "?", iso)
     if query.hook is not None:
         where.append(_hook_filter(connection, query.hook))
         params.append(query.hook)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = connection.execute(
-        f"SELECT {_LIST_COLUMNS} FROM deliveries d {clause} ORDER BY d.id DESC LIMIT ?",
+        f"SELECT {_LIST_COLUMNS} FROM deliveries d {where_clause(where)} "
+        "ORDER BY d.id DESC LIMIT ?",
         (*params, query.limit),
     ).fetchall()
     return [_record(row) for row in rows]
@@ -194,52 +195,6 @@ def _hook_filter(connection: sqlite3.Connection, hook: str) -> str:
     if seen < HOOK_PROBE:
         return "d.id IN (SELECT j.delivery_id FROM jobs j WHERE j.hook = ?)"
     return "EXISTS (SELECT 1 FROM jobs j WHERE j.delivery_id = d.id AND j.hook = ?)"
-
-
-def _filters(query: DeliveryQuery) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    params: list[Any] = []
-    for column, value in (
-        ("endpoint", query.endpoint),
-        ("event", query.event),
-        ("status", query.status),
-        ("repository", query.repository),
-    ):
-        if value is not None:
-            where.append(f"d.{column} = ?")
-            params.append(value)
-    # Ids are time-ordered and made after `received_at` is read, so a time range is also an
-    # id range: the newest-first scan then starts and stops near the range instead of
-    # reading every newer row. `received_at` still decides exactly.
-    if query.since is not None:
-        where.append("d.received_at >= ? AND d.id >= ?")
-        params += [iso(query.since), id_floor(query.since)]
-    if query.until is not None:
-        where.append("d.received_at < ? AND d.id < ?")
-        params += [iso(query.until), id_floor(query.until, ID_CLOCK_SLACK)]
-    if query.before is not None:
-        where.append("d.id < ?")
-        params.append(query.before)
-    if query.after is not None:
-        where.append("d.id > ?")
-        params.append(query.after)
-    return where, params
-
-
-# How much later than its `received_at` an id may have been made: the write queue's wait,
-# or a clock stepped back (ids never go back, so they run ahead until it catches up).
-ID_CLOCK_SLACK = timedelta(hours=1)
-
-
-ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32, as store/ids.py writes
-
-
-def id_floor(moment: datetime, slack: timedelta = timedelta(0)) -> str:
-    """The smallest id made at `moment + slack` (store/ids.py's layout: 48 bits of
-    milliseconds, then 80 random bits), clamped to the ids that layout can hold."""
-    millis = int(moment.timestamp() * 1000 + slack.total_seconds() * 1000)
-    value = min(max(millis, 0), (1 << 48) - 1) << 80
-    return "".join(ID_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:

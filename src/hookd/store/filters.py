@@ -1,0 +1,87 @@
+"""The WHERE clauses both backends build from a list query, written once: each backend
+passes its placeholder (`?` or `%s`) and how it binds a moment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from hookd.store.ids import ALPHABET
+from hookd.store.records import DeliveryQuery, JobQuery
+
+Clauses = tuple[list[str], list[Any]]
+
+# How much later than its `received_at` an id may have been made: the write queue's wait,
+# or a clock stepped back (ids never go back, so they run ahead until it catches up).
+ID_CLOCK_SLACK = timedelta(hours=1)
+
+
+def id_floor(moment: datetime, slack: timedelta = timedelta(0)) -> str:
+    """The smallest id made at `moment + slack` (store/ids.py's layout: 48 bits of
+    milliseconds, then 80 random bits), clamped to the ids that layout can hold."""
+    millis = int(moment.timestamp() * 1000 + slack.total_seconds() * 1000)
+    value = min(max(millis, 0), (1 << 48) - 1) << 80
+    return "".join(ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def delivery_filters(query: DeliveryQuery, mark: str, moment: Callable[[datetime], Any]) -> Clauses:
+    """Every filter of `query` but `hook` (each backend finds a hook's deliveries its own
+    way), on the table aliased `d`."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("endpoint", query.endpoint),
+        ("event", query.event),
+        ("status", query.status),
+        ("repository", query.repository),
+    ):
+        if value is not None:
+            where.append(f"d.{column} = {mark}")
+            params.append(value)
+    # Ids are time-ordered and made after `received_at` is read, so a time range is also an
+    # id range: the newest-first scan then starts and stops near the range instead of
+    # reading every newer row. `received_at` still decides exactly.
+    if query.since is not None:
+        where.append(f"d.received_at >= {mark} AND d.id >= {mark}")
+        params += [moment(query.since), id_floor(query.since)]
+    if query.until is not None:
+        where.append(f"d.received_at < {mark} AND d.id < {mark}")
+        params += [moment(query.until), id_floor(query.until, ID_CLOCK_SLACK)]
+    _cursor(where, params, "d.id", query.before, query.after, mark)
+    return where, params
+
+
+def job_filters(query: JobQuery, mark: str) -> Clauses:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("status", query.status),
+        ("hook", query.hook),
+        ("delivery_id", query.delivery_id),
+    ):
+        if value is not None:
+            where.append(f"{column} = {mark}")
+            params.append(value)
+    _cursor(where, params, "id", query.before, None, mark)
+    return where, params
+
+
+def _cursor(
+    where: list[str],
+    params: list[Any],
+    column: str,
+    before: str | None,
+    after: str | None,
+    mark: str,
+) -> None:
+    if before is not None:
+        where.append(f"{column} < {mark}")
+        params.append(before)
+    if after is not None:
+        where.append(f"{column} > {mark}")
+        params.append(after)
+
+
+def where_clause(where: list[str]) -> str:
+    return f"WHERE {' AND '.join(where)}" if where else ""
