@@ -46,19 +46,22 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
 
 def log_delivery(**fields: Any) -> None:
     """One line for one delivery: endpoint, event, delivery id, outcome, hooks, duration."""
-    hooks = fields.get("hooks") or []
-    text = " ".join(
-        f"{name}={_text(fields[name] if name != 'hooks' else ','.join(hooks) or '-')}"
-        for name in _FIELDS
-        if name in fields
-    )
+    if not log.isEnabledFor(logging.INFO):
+        return
+    parts = []
+    for name in _FIELDS:
+        if name in fields:
+            value = fields[name]
+            if name == "hooks":
+                value = ",".join(value or ()) or "-"
+            parts.append(f"{name}={_text(value)}")
     if fields.get("reason"):
-        text += f" reason={_text(fields['reason'])}"
-    log.info("delivery %s", text, extra={"fields": fields})
+        parts.append(f"reason={_text(fields['reason'])}")
+    log.info("delivery %s", " ".join(parts), extra={"fields": fields})
 
 
 def _text(value: Any) -> str:
     text = "-" if value is None else str(value)
-    if not text or any(char in text for char in ' "='):
+    if not text or " " in text or '"' in text or "=" in text:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text

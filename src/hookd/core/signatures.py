@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 
 
@@ -41,15 +42,15 @@ def sign(secret: bytes, body: bytes, algorithm: str = "sha256") -> str:
     return hmac.new(secret, body, getattr(hashlib, algorithm)).hexdigest()
 
 
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HEX = re.compile("[0-9a-fA-F]+")  # ASCII digits only, unlike str.isdigit or int(x, 16)
+_HEX_LENGTHS = {"sha1": 40, "sha256": 64, "sha512": 128}
 
 
 def is_hex_digest(value: str, algorithm: str) -> bool:
     """`value` is exactly a hex digest of `algorithm`: ASCII hex digits and nothing else
     (`int(value, 16)` would also take `0x`, `_`, a sign, spaces and non-ASCII whitespace,
     and `hmac.compare_digest` raises on non-ASCII text)."""
-    length = hashlib.new(algorithm).digest_size * 2
-    return len(value) == length and all(char in _HEX_DIGITS for char in value)
+    return len(value) == _HEX_LENGTHS[algorithm] and _HEX.fullmatch(value) is not None
 
 
 def signature_headers(

@@ -26,8 +26,10 @@ def client_address(
 ) -> str | None:
     """The client: the peer, or, when the peer is a trusted proxy, the rightmost address in
     X-Forwarded-For that is not itself a trusted proxy (the left part can be forged)."""
-    address = _parse(peer) if peer else None
-    if address is None or not forwarded_for or not _trusted(address, proxies):
+    if not peer or not forwarded_for or not proxies:
+        return peer
+    address = _parse(peer)
+    if address is None or not _trusted(address, proxies):
         return peer
     for hop in reversed(forwarded_for.split(",")):
         parsed = _parse(hop)
