@@ -124,17 +124,32 @@ def _feed(popen: subprocess.Popen[bytes], data: bytes) -> None:
 
 
 async def _read(child: Child, output: Output) -> None:
+    """Pass the child's output on as it comes. A thread reads the pipe and owns its file
+    object (the event loop's pipe transport would close the descriptor behind the file
+    object's back, and its later close would hit a reused descriptor)."""
     pipe = child.popen.stdout
     if pipe is None:
         return
     loop = asyncio.get_running_loop()
-    stream = asyncio.StreamReader()
-    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stream), pipe)
-    try:
-        while chunk := await stream.read(READ_SIZE):
-            await output(chunk)
-    finally:
-        transport.close()
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def hand_over(chunk: bytes) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed while the child ran on
+            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
+
+    def pump() -> None:
+        try:
+            while chunk := os.read(pipe.fileno(), READ_SIZE):
+                hand_over(chunk)
+        except OSError:
+            pass
+        finally:
+            pipe.close()
+            hand_over(b"")
+
+    threading.Thread(target=pump, name="hookd-job-output", daemon=True).start()
+    while chunk := await chunks.get():
+        await output(chunk)
 
 
 async def _kill_group(child: Child) -> None:
