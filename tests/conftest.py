@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hookd.cli import main
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SECRET = "It's a Secret to Everybody"
 
@@ -70,6 +72,29 @@ class LiveServer:
         return run_hookd(
             *args, "--config", str(self.config), cwd=self.directory, env=self.env, check=check
         )
+
+
+@dataclass(frozen=True)
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+def hookd_here(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
+    """Run `hookd ARGS` in this process through its real entry point (`hookd.cli.main`):
+    the same code and exit codes as the command, without a second of imports each time."""
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["hookd", *args])
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        else:
+            code = 0
+    out, err = capsys.readouterr()
+    return Ran(code, out, err)
 
 
 def run_hookd(

@@ -9,7 +9,6 @@ import shlex
 import signal
 import socket
 import stat
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,34 +18,10 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from conftest import LiveServer, run_hookd, start_server
-from hookd.cli import cli, main
+from conftest import LiveServer, hookd_here, run_hookd, start_server
+from hookd.cli import cli
 from hookd.config import load_config
 from hookd.store.migrations import migrations
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-def hookd_here(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
-    """Run `hookd ARGS` in this process through its real entry point (`hookd.cli.main`):
-    the same code and exit codes as the command, without a second of imports each time."""
-    capsys.readouterr()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["hookd", *args])
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
-    out, err = capsys.readouterr()
-    return Ran(code, out, err)
-
 
 # -- the quick start -------------------------------------------------------------------------
 

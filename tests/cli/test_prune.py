@@ -16,8 +16,9 @@ from click.testing import CliRunner, Result
 from conftest import start_server, write_config
 from hookd.cli import cli
 from hookd.core.delivery import Delivery
+from hookd.store.filters import PRUNE_BATCH
 from hookd.store.records import DeliveryQuery, JobOutcome, NewJob, RejectedRequest
-from hookd.store.sqlite import PRUNE_BATCH, SqliteStore
+from hookd.store.sqlite import SqliteStore
 
 CONFIG = """
 server:

@@ -10,19 +10,16 @@ import hmac
 import json
 import signal
 import sqlite3
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import BASIC_CONFIG, SECRET, LiveServer
-from hookd.cli import main
+from conftest import BASIC_CONFIG, SECRET, LiveServer, Ran, hookd_here
 
 Factory = Callable[..., LiveServer]
 
@@ -58,33 +55,16 @@ def post_push(server: LiveServer, number: int = 0) -> httpx.Response:
     )
 
 
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-def hookd_here(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
-    """Run `hookd ARGS` in this process through its real entry point (`hookd.cli.main`):
-    the same code and exit codes as the command, without a second of imports each time."""
-    capsys.readouterr()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["hookd", *args])
-        try:
-            main()
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        else:
-            code = 0
-    out, err = capsys.readouterr()
-    assert code == 0, f"hookd {' '.join(args)} exited {code}:\n{out}\n{err}"
-    return Ran(code, out, err)
+def hookd_ok(capsys: pytest.CaptureFixture[str], *args: str) -> Ran:
+    """`hookd ARGS` in this process; it must succeed."""
+    ran = hookd_here(capsys, *args)
+    assert ran.code == 0, f"hookd {' '.join(args)} exited {ran.code}:\n{ran.out}\n{ran.err}"
+    return ran
 
 
 def listed(server: LiveServer, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     """`hookd deliveries --json --limit 1000` against the server's config."""
-    ran = hookd_here(
+    ran = hookd_ok(
         capsys, "deliveries", "--json", "--limit", "1000", "--config", str(server.config)
     )
     rows = json.loads(ran.out)
@@ -154,7 +134,7 @@ def test_delivery_answered_202_survives_kill_9(
 
     restarted = server_factory("", *RECEIVE_ONLY, directory=tmp_path)
     assert ids <= {row["id"] for row in listed(restarted, capsys)}
-    ran = hookd_here(
+    ran = hookd_ok(
         capsys, "show", answers[-1].json()["id"], "--json", "--config", str(restarted.config)
     )
     shown = json.loads(ran.out)
@@ -274,7 +254,7 @@ def test_no_secret_in_logs_cli_output_or_stored_headers(
     ids = _send_mixed_deliveries(server)
 
     def hookd(*args: str) -> Ran:
-        return hookd_here(capsys, *args, "--config", str(server.config))
+        return hookd_ok(capsys, *args, "--config", str(server.config))
 
     listing = hookd("deliveries", "--json")
     rows = json.loads(listing.out)

@@ -3,7 +3,7 @@ passes its placeholder (`?` or `%s`) and how it binds a moment."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,3 +85,17 @@ def _cursor(
 
 def where_clause(where: list[str]) -> str:
     return f"WHERE {' AND '.join(where)}" if where else ""
+
+
+PRUNE_BATCH = 500
+
+
+async def prune_in_batches(delete_batch: Callable[[int], Awaitable[int]]) -> int:
+    """Call `delete_batch(limit)` (one transaction each, so writers wait at most one batch)
+    until a batch comes back short; return how many rows went in all."""
+    total = 0
+    while True:
+        removed = await delete_batch(PRUNE_BATCH)
+        total += removed
+        if removed < PRUNE_BATCH:
+            return total

@@ -25,6 +25,7 @@ from hookd.errors import StoreError
 from hookd.store import postgres_jobs as jobs_sql
 from hookd.store import postgres_record as record
 from hookd.store import postgres_sql as sql
+from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
 from hookd.store.postgres_url import parse_url
@@ -53,7 +54,6 @@ RECONNECT_SECONDS = 5.0
 FRESH_SECONDS = 1.0
 # Deliveries deleted per prune statement (each its own transaction), so receivers and
 # workers never wait on a long delete.
-PRUNE_BATCH = 500
 
 
 class PostgresStore:
@@ -206,12 +206,9 @@ class PostgresStore:
         return await self._connected(lambda c: jobs_sql.count(c, statuses))
 
     async def prune(self, before: datetime) -> int:
-        total = 0
-        while True:
-            removed = await self._connected(lambda c: sql.prune_batch(c, before, PRUNE_BATCH))
-            total += removed
-            if removed < PRUNE_BATCH:
-                return total
+        return await prune_in_batches(
+            lambda limit: self._connected(lambda c: sql.prune_batch(c, before, limit))
+        )
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)

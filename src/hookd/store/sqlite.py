@@ -20,6 +20,7 @@ from hookd.core.delivery import Delivery
 from hookd.errors import StoreError
 from hookd.store import sqlite_jobs as jobs_sql
 from hookd.store import sqlite_sql as sql
+from hookd.store.filters import prune_in_batches
 from hookd.store.migrations import migrations
 from hookd.store.records import (
     DeliveryDetail,
@@ -39,7 +40,6 @@ T = TypeVar("T")
 READERS = 4
 # Deliveries deleted per prune transaction: small enough that a delivery arriving meanwhile
 # waits milliseconds for the writer, not the whole prune.
-PRUNE_BATCH = 500
 
 
 def sqlite_path(url: str) -> tuple[Path, float]:
@@ -184,12 +184,9 @@ class SqliteStore:
         return await self._read(lambda c: sql.count_jobs(c, statuses))
 
     async def prune(self, before: datetime) -> int:
-        total = 0
-        while True:
-            removed = await self._write(lambda c: sql.prune_batch(c, before, PRUNE_BATCH))
-            total += removed
-            if removed < PRUNE_BATCH:
-                return total
+        return await prune_in_batches(
+            lambda limit: self._write(lambda c: sql.prune_batch(c, before, limit))
+        )
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
