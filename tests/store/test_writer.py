@@ -1,9 +1,12 @@
-"""The SQLite writer thread: group commit, and surviving callers that give up."""
+"""The SQLite writer: group commit, slow writes off the event loop, and surviving callers
+that give up, writes that fail and a database locked by another process."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -11,60 +14,119 @@ import pytest
 from hookd.errors import StoreError
 from hookd.store.writer import Writer
 
+pytestmark = pytest.mark.anyio
 
-def writer_on(path: Path) -> Writer:
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Commits:
+    """Counts the COMMIT statements the writer's connection runs."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, statement: str) -> None:
+        if statement.strip().upper() == "COMMIT":
+            self.count += 1
+
+
+@pytest.fixture
+def commits() -> Commits:
+    return Commits()
+
+
+@pytest.fixture
+async def writer(tmp_path: Path, commits: Commits) -> AsyncIterator[Writer]:
     def connect() -> sqlite3.Connection:
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(
+            tmp_path / "w.db", timeout=1, isolation_level=None, check_same_thread=False
+        )
         connection.execute("PRAGMA journal_mode=WAL")
+        connection.set_trace_callback(commits)
         return connection
 
     writer = Writer(connect)
-    writer.start()
-    writer.submit(lambda c: c.execute("CREATE TABLE t (n INTEGER NOT NULL)")).result(5)
-    return writer
+    await writer.start()
+    await writer.run(lambda c: c.execute("CREATE TABLE t (n INTEGER NOT NULL)"))
+    yield writer
+    await writer.stop()
 
 
-def test_a_write_cancelled_before_it_ran_is_dropped_and_the_writer_goes_on(tmp_path: Path) -> None:
-    writer = writer_on(tmp_path / "w.db")
+def rows(connection: sqlite3.Connection) -> list[int]:
+    return [n for (n,) in connection.execute("SELECT n FROM t ORDER BY n")]
+
+
+async def test_concurrent_writes_share_one_commit(writer: Writer, commits: Commits) -> None:
+    before = commits.count
+    results = await asyncio.gather(
+        *(writer.run(lambda c, n=n: c.execute("INSERT INTO t VALUES (?)", (n,)).rowcount)
+          for n in range(50))
+    )  # fmt: skip
+    assert results == [1] * 50
+    assert commits.count - before <= 2
+    assert await writer.run(rows) == list(range(50))
+
+
+async def test_a_slow_write_runs_off_the_loop_and_a_write_given_up_meanwhile_is_dropped(
+    writer: Writer,
+) -> None:
     gate = threading.Event()
-    blocking = writer.submit(lambda c: gate.wait(5))
-    given_up = writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)"))
-    assert given_up.cancel()
+    blocking = asyncio.ensure_future(writer.run(lambda c: gate.wait(5), slow=True))
+    await asyncio.sleep(0.05)
+    given_up = asyncio.ensure_future(writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)")))
+    await asyncio.sleep(0.05)  # the loop runs while the slow write blocks its thread
+    given_up.cancel()
     gate.set()
-    blocking.result(5)
-    later = writer.submit(lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount)
-    assert later.result(5) == 1
-    rows = writer.submit(lambda c: c.execute("SELECT n FROM t").fetchall()).result(5)
-    assert rows == [(2,)]
-    writer.stop()
+    assert await blocking is True
+    later = await writer.run(lambda c: c.execute("INSERT INTO t VALUES (2)").rowcount)
+    assert later == 1
+    assert await writer.run(rows) == [2]
 
 
-def test_one_failing_write_does_not_undo_the_others_in_its_batch(tmp_path: Path) -> None:
-    writer = writer_on(tmp_path / "w.db")
-    gate = threading.Event()
-    writer.submit(lambda c: gate.wait(5))
-    good = writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)").rowcount)
-    bad = writer.submit(lambda c: c.execute("INSERT INTO t VALUES (NULL)"))
-    gate.set()
-    assert good.result(5) == 1
-    with pytest.raises(sqlite3.IntegrityError):
-        bad.result(5)
-    rows = writer.submit(lambda c: c.execute("SELECT n FROM t").fetchall()).result(5)
-    assert rows == [(1,)]
-    writer.stop()
+async def test_one_failing_write_does_not_undo_the_others_in_its_batch(writer: Writer) -> None:
+    good = writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)").rowcount)
+    bad = writer.run(lambda c: c.execute("INSERT INTO t VALUES (NULL)"))
+    outcomes = await asyncio.gather(good, bad, return_exceptions=True)
+    assert outcomes[0] == 1
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert await writer.run(rows) == [1]
 
 
-def test_a_locked_database_fails_the_batch_with_a_store_error(tmp_path: Path) -> None:
-    path = tmp_path / "w.db"
-    writer = writer_on(path)
-    lock = sqlite3.connect(path, isolation_level=None, timeout=0)
+async def test_a_locked_database_fails_the_batch_with_a_store_error(
+    writer: Writer, tmp_path: Path
+) -> None:
+    lock = sqlite3.connect(tmp_path / "w.db", isolation_level=None, timeout=0)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        failed = writer.submit(lambda c: c.execute("INSERT INTO t VALUES (1)"))
-        with pytest.raises(StoreError):
-            failed.result(30)
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.ensure_future(tick())
+        with pytest.raises(StoreError, match="could not commit"):
+            await writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        ticker.cancel()
+        assert ticks > 10  # waiting for the lock did not stall the loop
     finally:
         lock.execute("ROLLBACK")
         lock.close()
-    assert writer.submit(lambda c: c.execute("INSERT INTO t VALUES (3)").rowcount).result(5) == 1
-    writer.stop()
+    assert await writer.run(lambda c: c.execute("INSERT INTO t VALUES (3)").rowcount) == 1
+    assert await writer.run(rows) == [3]
+
+
+async def test_a_write_from_another_event_loop_is_handed_to_the_writers(writer: Writer) -> None:
+    def elsewhere() -> int:
+        async def write() -> int:
+            return await writer.run(lambda c: c.execute("INSERT INTO t VALUES (7)").rowcount)
+
+        return asyncio.run(write())
+
+    assert await asyncio.to_thread(elsewhere) == 1
+    assert await writer.run(rows) == [7]

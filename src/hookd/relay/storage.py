@@ -24,6 +24,7 @@ import orjson
 
 from hookd.errors import StoreError
 from hookd.relay.wire import Pairs, Relayed
+from hookd.store.sqlite_sql import BLOB_PIECE
 from hookd.store.writer import Writer
 
 T = TypeVar("T")
@@ -104,18 +105,17 @@ class RelayStorage:
     async def open(self) -> None:
         """Create the file and its tables if needed and start the writer."""
         await asyncio.to_thread(self.create)
-        await asyncio.to_thread(self._writer.start)
+        await self._writer.start()
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._writer.stop)
+        await self._writer.stop()
         self._readers.shutdown(wait=True)
         for connection in self._reader_connections:
             connection.close()
         self._reader_connections.clear()
 
-    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await asyncio.wrap_future(self._writer.submit(operation))
-        return result
+    async def _write(self, operation: Callable[[sqlite3.Connection], T], slow: bool = False) -> T:
+        return await self._writer.run(operation, slow=slow)
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         def run() -> T:
@@ -185,7 +185,7 @@ class RelayStorage:
             )
             return int(seq)
 
-        return await self._write(insert)
+        return await self._write(insert, slow=len(body) > BLOB_PIECE)
 
     async def requests_after(self, channel: str, seq: int, limit: int = 50) -> list[Relayed]:
         """The channel's requests with a sequence number above `seq`, oldest first."""
@@ -230,7 +230,8 @@ class RelayStorage:
     async def prune(self, before: float) -> int:
         """Delete requests received before `before`; returns how many went."""
         deleted: int = await self._write(
-            lambda db: db.execute("DELETE FROM requests WHERE received_at < ?", (before,)).rowcount
+            lambda db: db.execute("DELETE FROM requests WHERE received_at < ?", (before,)).rowcount,
+            slow=True,
         )
         return deleted
 

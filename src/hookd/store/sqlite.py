@@ -74,18 +74,17 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
-        await asyncio.to_thread(self._writer.start)
+        await self._writer.start()
         self._opened = True
-        await self._write(_migrate)
+        await self._write(_migrate, slow=True)
 
     async def close(self) -> None:
         if self._opened:
-            await asyncio.to_thread(self._writer.stop)
+            await self._writer.stop()
         self._readers.shutdown(wait=True)
 
-    async def _write(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        result: T = await asyncio.wrap_future(self._writer.submit(operation))
-        return result
+    async def _write(self, operation: Callable[[sqlite3.Connection], T], slow: bool = False) -> T:
+        return await self._writer.run(operation, slow=slow)
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -130,7 +129,7 @@ class SqliteStore:
                 connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of
             )
 
-        recorded = await self._write(operation)
+        recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
         if recorded.job_ids:
             self._work.set()
         return recorded
@@ -185,7 +184,7 @@ class SqliteStore:
 
     async def prune(self, before: datetime) -> int:
         return await prune_in_batches(
-            lambda limit: self._write(lambda c: sql.prune_batch(c, before, limit))
+            lambda limit: self._write(lambda c: sql.prune_batch(c, before, limit), slow=True)
         )
 
     async def wait_for_jobs(self, timeout: float) -> None:

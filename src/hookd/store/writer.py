@@ -1,121 +1,197 @@
-"""The SQLite writer: one thread owns the only write connection and commits every write
-that is waiting in one transaction (group commit), so concurrent deliveries share an
-fsync instead of queueing for one each."""
+"""The SQLite writer: one connection makes every write, and all the writes waiting when a
+transaction begins go into it together (group commit), so concurrent deliveries share one
+fsync instead of queueing for one each.
+
+The writes run on the event loop's thread. Each is a few short statements, nearly all of it
+SQLite's C; on a thread of their own they would hand the GIL to and from the busy loop at
+every statement, and each handover can wait out the interpreter's switch interval. What may
+block runs on the writer's thread, needing the GIL once: waiting for the write lock while
+another process holds it (up to the busy timeout), the commit (the WAL frames and the fsync
+of synchronous=FULL), and a batch holding a write that may take long (a migration, a prune,
+a large body).
+
+A batch runs its writes one after another without savepoints (a savepoint per write copied
+every page it touched into a journal, which doubled the cost of a delivery). If one raises,
+the batch is rolled back and run again with a savepoint per write, so that one's failure
+undoes only its own work."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from hookd.errors import StoreError
 
 log = logging.getLogger("hookd.store")
 
+T = TypeVar("T")
 Operation = Callable[[sqlite3.Connection], Any]
-MAX_BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    operation: Operation
+    future: asyncio.Future[Any]
+    slow: bool
 
 
 class Writer:
     """Runs operations on the write connection; each gets its own savepoint, so one that
-    fails (say, a constraint) does not undo the others in its batch."""
+    fails (say, a constraint) does not undo the others in its batch. Start and use it on one
+    event loop; a call from another loop is handed over to it."""
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
-        # None asks the thread to finish what is queued and stop.
-        self._queue: queue.SimpleQueue[tuple[Operation, Future[Any]] | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="hookd-sqlite-writer", daemon=True)
-        self._ready: Future[None] = Future()
+        self._busy_timeout_ms = 0
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-writer")
+        self._connection: sqlite3.Connection | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[_Write] = []
+        self._committing: asyncio.Task[None] | None = None
         self.last_commit_seconds = 0.0
 
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.result()
-
-    def submit(self, operation: Operation) -> Future[Any]:
-        future: Future[Any] = Future()
-        self._queue.put((operation, future))
-        return future
-
-    def stop(self) -> None:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-
-    def _run(self) -> None:
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         try:
-            connection = self._connect()
+            connection = await self._on_thread(self._connect)
+            # The lock is tried without waiting on the loop; the wait, if any, is the thread's.
+            (self._busy_timeout_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
+            connection.execute("PRAGMA busy_timeout = 0")
         except (sqlite3.Error, OSError) as exc:
-            self._ready.set_exception(StoreError(f"cannot open the database: {exc}"))
-            return
-        self._ready.set_result(None)
+            raise StoreError(f"cannot open the database: {exc}") from exc
+        self._connection = connection
+
+    async def stop(self) -> None:
+        """Commit what is waiting, then close the connection."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
+        if self._connection is not None:
+            await self._on_thread(self._connection.close)
+            self._connection = None
+        self._thread.shutdown(wait=True)
+
+    async def run(self, operation: Callable[[sqlite3.Connection], T], *, slow: bool = False) -> T:
+        """Run `operation` in the next transaction and return its result once committed.
+        `slow`: it may take long enough to stall the event loop, so its batch runs on the
+        writer's thread. A caller that gives up before its write starts drops the write."""
+        if self._loop is None or self._connection is None:
+            raise StoreError("the store is not open")
+        if asyncio.get_running_loop() is not self._loop:
+            handed = asyncio.run_coroutine_threadsafe(self.run(operation, slow=slow), self._loop)
+            result: T = await asyncio.wrap_future(handed)
+            return result
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._pending.append(_Write(operation, future, slow))
+        if self._committing is None:
+            self._committing = self._loop.create_task(self._commit_pending())
+        return await future
+
+    async def _on_thread(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function, *args)
+
+    async def _commit_pending(self) -> None:
         try:
-            while True:
-                batch, stopping = self._next_batch()
-                if batch:
-                    self._commit_or_fail(connection, batch)
-                if stopping:
-                    return
+            while self._pending:
+                await self._commit_batch()
         finally:
-            connection.close()
+            self._committing = None
 
-    def _commit_or_fail(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
-        """Commit a batch; whatever goes wrong fails that batch's callers, never the thread."""
-        try:
-            self._commit(connection, batch)
-        except Exception as exc:  # the writer must outlive any one batch
-            log.exception("the store's writer failed a batch of %d writes", len(batch))
-            error = StoreError(f"the store failed: {exc}")
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+    def _take(self) -> list[_Write]:
+        """The writes waiting now, less those whose callers gave up."""
+        batch = [write for write in self._pending if not write.future.done()]
+        self._pending = []
+        return batch
 
-    def _next_batch(self) -> tuple[list[tuple[Operation, Future[Any]]], bool]:
-        """The writes waiting now (blocking for the first). A write whose caller gave up
-        (its future was cancelled) before it started is dropped; once started, it cannot be
-        cancelled any more, so its result always has somewhere to go."""
-        batch: list[tuple[Operation, Future[Any]]] = []
-        item = self._queue.get()
-        while True:
-            if item is None:
-                return batch, True
-            operation, future = item
-            if future.set_running_or_notify_cancel():
-                batch.append((operation, future))
-            if len(batch) >= MAX_BATCH:
-                return batch, False
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
-
-    def _commit(self, connection: sqlite3.Connection, batch: list[tuple[Operation, Any]]) -> None:
+    async def _commit_batch(self) -> None:
+        connection = self._connection
+        assert connection is not None
         started = time.perf_counter()
-        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            for operation, future in batch:
-                outcomes.append((future, *_attempt(connection, operation)))
-            connection.execute("COMMIT")
+            await self._begin(connection)
         except sqlite3.Error as exc:
-            if connection.in_transaction:
+            _fail(self._take(), exc)
+            return
+        batch = self._take()
+        try:
+            try:
+                outcomes = await self._run(connection, batch, guarded=False)
+            except _WriteFailed:
                 connection.execute("ROLLBACK")
-            log.error("the store could not commit %d writes: %s", len(batch), exc)
-            error = StoreError(f"the database could not commit: {exc}")
-            for _, future in batch:
-                future.set_exception(error)
+                await self._begin(connection)
+                outcomes = await self._run(connection, batch, guarded=True)
+            await self._on_thread(connection.execute, "COMMIT")
+        except BaseException as exc:  # the batch fails as one; the writer goes on
+            _fail(batch, exc)
+            await self._roll_back(connection)
+            if not isinstance(exc, Exception):
+                raise
             return
         self.last_commit_seconds = time.perf_counter() - started
-        for future, result, failure in outcomes:
+        for write, (result, failure) in zip(batch, outcomes, strict=True):
+            if write.future.done():
+                continue
             if failure is None:
-                future.set_result(result)
+                write.future.set_result(result)
             else:
-                future.set_exception(failure)
+                write.future.set_exception(failure)
+
+    async def _begin(self, connection: sqlite3.Connection) -> None:
+        if connection.in_transaction:  # left open by a batch cancelled mid-way
+            connection.execute("ROLLBACK")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            await self._on_thread(_begin_waiting, connection, self._busy_timeout_ms)
+
+    async def _roll_back(self, connection: sqlite3.Connection) -> None:
+        try:
+            if connection.in_transaction:
+                await self._on_thread(connection.execute, "ROLLBACK")
+        except sqlite3.Error as exc:
+            log.error("the store could not roll back a failed batch: %s", exc)
+
+    async def _run(
+        self, connection: sqlite3.Connection, batch: list[_Write], *, guarded: bool
+    ) -> list[tuple[Any, Exception | None]]:
+        if any(write.slow for write in batch):
+            return await self._on_thread(_run_all, connection, batch, guarded)
+        return _run_all(connection, batch, guarded)
+
+
+class _WriteFailed(Exception):
+    """A write raised in a batch run without savepoints."""
+
+
+def _begin_waiting(connection: sqlite3.Connection, timeout_ms: int) -> None:
+    connection.execute(f"PRAGMA busy_timeout = {int(timeout_ms)}")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    finally:
+        connection.execute("PRAGMA busy_timeout = 0")
+
+
+def _run_all(
+    connection: sqlite3.Connection, batch: list[_Write], guarded: bool
+) -> list[tuple[Any, Exception | None]]:
+    if guarded:
+        return [_attempt(connection, write.operation) for write in batch]
+    outcomes: list[tuple[Any, Exception | None]] = []
+    for write in batch:
+        try:
+            outcomes.append((write.operation(connection), None))
+        except sqlite3.OperationalError:
+            raise  # the database itself failed: the whole batch fails
+        except Exception as exc:
+            raise _WriteFailed from exc
+    return outcomes
 
 
 def _attempt(connection: sqlite3.Connection, operation: Operation) -> tuple[Any, Exception | None]:
@@ -130,3 +206,15 @@ def _attempt(connection: sqlite3.Connection, operation: Operation) -> tuple[Any,
         return None, exc
     connection.execute("RELEASE op")
     return result, None
+
+
+def _fail(batch: list[_Write], exc: BaseException) -> None:
+    if isinstance(exc, sqlite3.Error):
+        log.error("the store could not commit %d writes: %s", len(batch), exc)
+        error = StoreError(f"the database could not commit: {exc}")
+    else:
+        log.error("the store's writer failed a batch of %d writes", len(batch), exc_info=exc)
+        error = StoreError(f"the store failed: {exc}")
+    for write in batch:
+        if not write.future.done():
+            write.future.set_exception(error)
