@@ -8,6 +8,8 @@ import threading
 import time
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Two digits for each 10-bit value: an id's 130 bits (two of them zero) are 13 lookups.
+_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]
 _lock = threading.Lock()
 _last = [0, 0]
 
@@ -22,8 +24,4 @@ def new_id() -> str:
             randomness = int.from_bytes(os.urandom(10), "big") >> 1
         _last[0], _last[1] = millis, randomness
     value = (millis << 80) | (randomness & ((1 << 80) - 1))
-    chars = []
-    for _ in range(26):
-        chars.append(ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)])
