@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import socket
 from pathlib import Path
@@ -111,6 +112,9 @@ def serve(
             timeout_graceful_shutdown=30,
         )
     )
+    # What start-up built lives as long as the process: frozen, the collector's full passes
+    # skip it instead of walking it again and again under load.
+    gc.freeze()
     uvloop.run(server.serve(sockets=[listener]))
 
 
