@@ -46,6 +46,8 @@ class WorkerPool:
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._running: dict[str, asyncio.Task[None]] = {}
+        # Outcomes being recorded: a worker claims its next job meanwhile.
+        self._recording: set[asyncio.Task[None]] = set()
         self._scratch: Path | None = None
 
     @contextlib.asynccontextmanager
@@ -71,6 +73,7 @@ class WorkerPool:
             for task in late:
                 task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _loop(self, index: int) -> None:
         worker = f"{self.name}/{index}"
@@ -120,7 +123,9 @@ class WorkerPool:
             outcome = JobOutcome(status="failed", error=f"hookd failed running it: {exc}")
         finally:
             heartbeat.cancel()
-        await self._finish(worker, job, outcome)
+        recording = asyncio.create_task(self._finish(worker, job, outcome))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
 
     async def _finish(self, worker: str, job: JobRecord, outcome: JobOutcome) -> None:
         try:
