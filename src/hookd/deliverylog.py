@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 log = logging.getLogger("hookd.delivery")
-
-_FIELDS = ("endpoint", "event", "delivery", "id", "outcome", "status", "hooks", "duration_ms")
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,20 +50,35 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     root.propagate = False
 
 
-def log_delivery(**fields: Any) -> None:
-    """One line for one delivery: endpoint, event, delivery id, outcome, hooks, duration."""
+def log_delivery(
+    *,
+    endpoint: str,
+    event: str | None,
+    delivery: str | None,
+    id: str | None,
+    outcome: str,
+    status: int,
+    hooks: Sequence[str],
+    duration_ms: float,
+    reason: str | None = None,
+) -> None:
+    """One line for one delivery: endpoint, event, delivery id, outcome, hooks, duration.
+    Written out field by field: it runs for every delivery, on the event loop."""
     if not log.isEnabledFor(logging.INFO):
         return
-    parts = []
-    for name in _FIELDS:
-        if name in fields:
-            value = fields[name]
-            if name == "hooks":
-                value = ",".join(value or ()) or "-"
-            parts.append(f"{name}={_text(value)}")
-    if fields.get("reason"):
-        parts.append(f"reason={_text(fields['reason'])}")
-    log.info("delivery %s", " ".join(parts), extra={"fields": fields})
+    line = (
+        f"delivery endpoint={_text(endpoint)} event={_text(event)} "
+        f"delivery={_text(delivery)} id={_text(id)} outcome={_text(outcome)} status={status} "
+        f"hooks={_text(','.join(hooks) or '-')} duration_ms={duration_ms}"
+    )
+    if reason:
+        line += f" reason={_text(reason)}"
+    fields = {
+        "endpoint": endpoint, "event": event, "delivery": delivery, "id": id,
+        "outcome": outcome, "status": status, "hooks": list(hooks), "duration_ms": duration_ms,
+        "reason": reason,
+    }  # fmt: skip
+    log.info(line, extra={"fields": fields})
 
 
 def _text(value: Any) -> str:

@@ -67,6 +67,9 @@ STORE_LATENCY = Histogram(
 )
 
 
+_DELIVERY_COUNTERS: dict[tuple[str, str, str], Any] = {}
+
+
 def count_delivery(endpoint: str, event: str | None, status: int, outcome: str | None) -> None:
     """Count one request to an endpoint. `outcome` is the answer's `status` field; without
     one, a 5xx counts as `error` (a verified delivery the store could not take) and anything
@@ -76,7 +79,11 @@ def count_delivery(endpoint: str, event: str | None, status: int, outcome: str |
         outcome = "error" if status >= 500 else "rejected"
     if outcome == "rejected":
         event = None
-    DELIVERIES.labels(endpoint, event or "-", outcome).inc()
+    key = (endpoint, event or "-", outcome)
+    counter = _DELIVERY_COUNTERS.get(key)
+    if counter is None:  # labels() validates and locks: once per label set, not per request
+        counter = _DELIVERY_COUNTERS[key] = DELIVERIES.labels(*key)
+    counter.inc()
 
 
 async def exposition(store: Store) -> bytes:
@@ -99,6 +106,11 @@ class _TimedStore:
         target = getattr(self._store, name)
         if name in _UNTIMED or not inspect.iscoroutinefunction(target):
             return target
+        timed = self._timed(name, target)
+        setattr(self, name, timed)  # made once: later lookups find it without __getattr__
+        return timed
+
+    def _timed(self, name: str, target: Any) -> Any:
         histogram = STORE_LATENCY.labels(name)
 
         async def timed(*args: Any, **kwargs: Any) -> Any:
