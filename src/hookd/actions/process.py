@@ -1,5 +1,10 @@
 """Run a process with no shell: its own process group, output streamed as it comes,
-killed as a group (TERM, then KILL after a grace) on timeout or cancel."""
+killed as a group (TERM, then KILL after a grace) on timeout or cancel.
+
+Everything happens on the event loop's thread: the spawn (vfork, well under a millisecond),
+stdin and stdout through non-blocking descriptors the loop watches, the exit through a
+pidfd. A thread per pipe would need the GIL back from the busy loop at every chunk, and
+under load each handover can wait out the interpreter's switch interval."""
 
 from __future__ import annotations
 
@@ -8,7 +13,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,20 +44,24 @@ async def run_process(
 ) -> ProcessResult:
     """Run `argv` to its end, its timeout, or until `stop` is set. Raises OSError when it
     cannot start (no such program, bad cwd)."""
-    child = await Child.spawn(argv, env=env, cwd=cwd)
-    threading.Thread(target=_feed, args=(child.popen, stdin), daemon=True).start()
+    child = Child.spawn(argv, env=env, cwd=cwd)
+    feeder = _Feeder(child.popen, stdin)
     reader = asyncio.create_task(_read(child, output))
     try:
         ended = await _wait(child, timeout, stop)
     except asyncio.CancelledError:
+        feeder.close()
         await _kill_group(child)
         raise
+    feeder.close()  # whatever the child did not read, it never will
     if ended != "exited":
         await _kill_group(child)
     try:
         await asyncio.wait_for(asyncio.shield(reader), DRAIN_GRACE)
     except TimeoutError:
         reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
     return ProcessResult(
         exit_code=child.popen.returncode,
         timed_out=ended == "timeout",
@@ -74,9 +82,8 @@ class Child:
         self._loop.add_reader(self._pidfd, self._on_exit)
 
     @classmethod
-    async def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None) -> Child:
-        popen = await asyncio.to_thread(
-            subprocess.Popen,
+    def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None) -> Child:
+        popen = subprocess.Popen(
             list(argv),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -111,45 +118,74 @@ async def _wait(child: Child, timeout: float | None, stop: asyncio.Event) -> str
     return "stopped" if stopped in done else "timeout"
 
 
-def _feed(popen: subprocess.Popen[bytes], data: bytes) -> None:
-    """Write stdin from a thread: a child that never reads it cannot block the loop, and
-    the write ends when the child exits (EPIPE) or is killed."""
-    stdin = popen.stdin
-    if stdin is None:
-        return
-    with contextlib.suppress(OSError):
-        stdin.write(data)
-    with contextlib.suppress(OSError):
-        stdin.close()
+class _Feeder:
+    """Writes stdin whenever the pipe takes more, so a child that never reads it blocks
+    nothing; closed once all is written, or when the child is done."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], data: bytes) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._pipe = popen.stdin
+        self._data = memoryview(data)
+        self._watching = False
+        if self._pipe is not None:
+            os.set_blocking(self._pipe.fileno(), False)
+            self._write()
+
+    def _write(self) -> None:
+        assert self._pipe is not None
+        try:
+            while self._data:
+                written = os.write(self._pipe.fileno(), self._data[: READ_SIZE * 4])
+                self._data = self._data[written:]
+        except BlockingIOError:
+            if not self._watching:
+                self._loop.add_writer(self._pipe.fileno(), self._write)
+                self._watching = True
+            return
+        except OSError:  # the child closed its end (EPIPE): it wants no more
+            pass
+        self.close()
+
+    def close(self) -> None:
+        if self._pipe is None:
+            return
+        if self._watching:
+            self._loop.remove_writer(self._pipe.fileno())
+            self._watching = False
+        with contextlib.suppress(OSError):
+            self._pipe.close()
+        self._pipe = None
 
 
 async def _read(child: Child, output: Output) -> None:
-    """Pass the child's output on as it comes. A thread reads the pipe and owns its file
-    object (the event loop's pipe transport would close the descriptor behind the file
-    object's back, and its later close would hit a reused descriptor)."""
+    """Pass the child's output on as it comes, until the pipe's last writer (the child, or
+    a background process it left) closes it."""
     pipe = child.popen.stdout
     if pipe is None:
         return
     loop = asyncio.get_running_loop()
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
+    descriptor = pipe.fileno()
 
-    def hand_over(chunk: bytes) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop closed while the child ran on
-            loop.call_soon_threadsafe(chunks.put_nowait, chunk)
-
-    def pump() -> None:
+    def readable() -> None:
         try:
-            while chunk := os.read(pipe.fileno(), READ_SIZE):
-                hand_over(chunk)
+            chunk = os.read(descriptor, READ_SIZE)
+        except BlockingIOError:
+            return
         except OSError:
-            pass
-        finally:
-            pipe.close()
-            hand_over(b"")
+            chunk = b""
+        if not chunk:
+            loop.remove_reader(descriptor)
+        chunks.put_nowait(chunk)
 
-    threading.Thread(target=pump, name="hookd-job-output", daemon=True).start()
-    while chunk := await chunks.get():
-        await output(chunk)
+    os.set_blocking(descriptor, False)
+    loop.add_reader(descriptor, readable)
+    try:
+        while chunk := await chunks.get():
+            await output(chunk)
+    finally:
+        loop.remove_reader(descriptor)
+        pipe.close()
 
 
 async def _kill_group(child: Child) -> None:
