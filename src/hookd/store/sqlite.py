@@ -82,6 +82,10 @@ class SqliteStore:
         if self._opened:
             await self._writer.stop()
         self._readers.shutdown(wait=True)
+        here: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if here is not None:  # the one get_delivery opened on the loop's thread
+            here.close()
+            del self._local.connection
 
     async def _write(self, operation: Callable[[sqlite3.Connection], T], slow: bool = False) -> T:
         return await self._writer.run(operation, slow=slow)
@@ -141,7 +145,10 @@ class SqliteStore:
         return await self._read(lambda connection: sql.select_deliveries(connection, query))
 
     async def get_delivery(self, delivery_id: str) -> DeliveryDetail:
-        return await self._read(lambda connection: sql.select_delivery(connection, delivery_id))
+        # One row by its key, read right here on the loop's thread (on its own connection):
+        # a worker asks for one per job, and a hop to a reader thread and back costs more,
+        # under load, than the read.
+        return self._run_read(lambda connection: sql.select_delivery(connection, delivery_id))
 
     async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
         return await self._write(lambda c: jobs_sql.claim(c, worker, now, lease_seconds))
