@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from hookd.errors import StoreError
+from hookd.store import writer as writer_module
 from hookd.store.writer import Writer
 
 pytestmark = pytest.mark.anyio
@@ -130,3 +131,20 @@ async def test_a_write_from_another_event_loop_is_handed_to_the_writers(writer: 
 
     assert await asyncio.to_thread(elsewhere) == 1
     assert await writer.run(rows) == [7]
+
+
+async def test_the_wal_is_copied_into_the_database_file_off_the_commit_path(
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "w.db"
+    await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+    small = database.stat().st_size
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    for _ in range(20):
+        await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (?)", (bytes(100_000),)))
+    for _ in range(100):  # the checkpoint runs in the background
+        if database.stat().st_size > 1_500_000:
+            break
+        await asyncio.sleep(0.05)
+    assert small < 100_000
+    assert database.stat().st_size > 1_500_000

@@ -10,6 +10,10 @@ another process holds it (up to the busy timeout), the commit (the WAL frames an
 of synchronous=FULL), and a batch holding a write that may take long (a migration, a prune,
 a large body).
 
+Checkpoints (copying the WAL back into the database file) run on a connection and thread of
+their own at most once a second, not inside whichever commit crossed SQLite's threshold:
+that commit took tens of milliseconds, and every write waiting behind it did too.
+
 A batch runs its writes one after another without savepoints (a savepoint per write copied
 every page it touched into a journal, which doubled the cost of a delivery). If one raises,
 the batch is rolled back and run again with a savepoint per write, so that one's failure
@@ -31,6 +35,7 @@ from hookd.errors import StoreError
 log = logging.getLogger("hookd.store")
 
 T = TypeVar("T")
+CHECKPOINT_SECONDS = 1.0
 Operation = Callable[[sqlite3.Connection], Any]
 
 
@@ -55,6 +60,10 @@ class Writer:
         self._pending: list[_Write] = []
         self._committing: asyncio.Task[None] | None = None
         self.last_commit_seconds = 0.0
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
+        self._checkpoint_connection: sqlite3.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._last_checkpoint = time.monotonic()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -63,6 +72,7 @@ class Writer:
             # The lock is tried without waiting on the loop; the wait, if any, is the thread's.
             (self._busy_timeout_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
             connection.execute("PRAGMA busy_timeout = 0")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the database: {exc}") from exc
         self._connection = connection
@@ -71,10 +81,16 @@ class Writer:
         """Commit what is waiting, then close the connection."""
         if self._committing is not None:
             await asyncio.shield(self._committing)
+        if self._checkpointing is not None:
+            await asyncio.shield(self._checkpointing)
+        if self._checkpoint_connection is not None:
+            self._checkpoint_connection.close()
+            self._checkpoint_connection = None
         if self._connection is not None:
             await self._on_thread(self._connection.close)
             self._connection = None
         self._thread.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
 
     async def run(self, operation: Callable[[sqlite3.Connection], T], *, slow: bool = False) -> T:
         """Run `operation` in the next transaction and return its result once committed.
@@ -133,6 +149,7 @@ class Writer:
                 raise
             return
         self.last_commit_seconds = time.perf_counter() - started
+        self._maybe_checkpoint()
         for write, (result, failure) in zip(batch, outcomes, strict=True):
             if write.future.done():
                 continue
@@ -140,6 +157,30 @@ class Writer:
                 write.future.set_result(result)
             else:
                 write.future.set_exception(failure)
+
+    def _maybe_checkpoint(self) -> None:
+        if self._checkpointing is not None:
+            return
+        if time.monotonic() - self._last_checkpoint < CHECKPOINT_SECONDS:
+            return
+        self._last_checkpoint = time.monotonic()
+        assert self._loop is not None
+        self._checkpointing = self._loop.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Copy what the WAL holds into the database file, without waiting on anyone
+        (PASSIVE): frames a reader still needs stay for the next round."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._passive)
+        except sqlite3.Error as exc:
+            log.warning("the store could not checkpoint its write-ahead log: %s", exc)
+        finally:
+            self._checkpointing = None
+
+    def _passive(self) -> None:
+        if self._checkpoint_connection is None:
+            self._checkpoint_connection = self._connect()
+        self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
     async def _begin(self, connection: sqlite3.Connection) -> None:
         if connection.in_transaction:  # left open by a batch cancelled mid-way
