@@ -1,5 +1,5 @@
-"""The SQLite backend: WAL, synchronous=FULL, one writer thread with group commit, and
-reads on their own connections in a small thread pool."""
+"""The SQLite backend: WAL, synchronous=FULL, one write connection with group commit (see
+`hookd.store.writer`), and reads on their own connections in a small thread pool."""
 
 from __future__ import annotations
 

@@ -47,9 +47,9 @@ class _Write:
 
 
 class Writer:
-    """Runs operations on the write connection; each gets its own savepoint, so one that
-    fails (say, a constraint) does not undo the others in its batch. Start and use it on one
-    event loop; a call from another loop is handed over to it."""
+    """Runs operations on the write connection in group-committed batches; one that fails
+    (say, a constraint) does not undo the others in its batch. Start and use it on one event
+    loop; a call from another loop is handed over to it."""
 
     def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
         self._connect = connect
