@@ -3,9 +3,11 @@ and stopped, RSS sampled from /proc, wrk runs parsed."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -200,4 +202,9 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="hookd-bench-"))
+    """A scratch folder, removed when the run ends. The disk is synced first: the kernel
+    writing back an earlier scenario's files would otherwise slow this one's fsyncs."""
+    os.sync()
+    folder = Path(tempfile.mkdtemp(prefix="hookd-bench-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
