@@ -68,14 +68,16 @@ class Writer:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         try:
-            connection = await self._on_thread(self._connect)
+            self._connection = await self._on_thread(self._connect)
             # The lock is tried without waiting on the loop; the wait, if any, is the thread's.
-            (self._busy_timeout_ms,) = connection.execute("PRAGMA busy_timeout").fetchone()
-            connection.execute("PRAGMA busy_timeout = 0")
-            connection.execute("PRAGMA wal_autocheckpoint = 0")
+            (self._busy_timeout_ms,) = self._connection.execute("PRAGMA busy_timeout").fetchone()
+            self._connection.execute("PRAGMA busy_timeout = 0")
+            self._connection.execute("PRAGMA wal_autocheckpoint = 0")
         except (sqlite3.Error, OSError) as exc:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
             raise StoreError(f"cannot open the database: {exc}") from exc
-        self._connection = connection
 
     async def stop(self) -> None:
         """Commit what is waiting, then close the connection."""
@@ -84,7 +86,8 @@ class Writer:
         if self._checkpointing is not None:
             await asyncio.shield(self._checkpointing)
         if self._checkpoint_connection is not None:
-            self._checkpoint_connection.close()
+            closing = self._checkpoint_connection.close
+            await asyncio.get_running_loop().run_in_executor(self._checkpointer, closing)
             self._checkpoint_connection = None
         if self._connection is not None:
             await self._on_thread(self._connection.close)
