@@ -159,33 +159,42 @@ class _Feeder:
 
 async def _read(child: Child, output: Output) -> None:
     """Pass the child's output on as it comes, until the pipe's last writer (the child, or
-    a background process it left) closes it."""
+    a background process it left) closes it. The pipe is read only when the last chunk has
+    been handed on, so a child that writes faster than its log is stored waits for it."""
     pipe = child.popen.stdout
     if pipe is None:
         return
-    loop = asyncio.get_running_loop()
-    chunks: asyncio.Queue[bytes] = asyncio.Queue()
     descriptor = pipe.fileno()
-
-    def readable() -> None:
-        try:
-            chunk = os.read(descriptor, READ_SIZE)
-        except BlockingIOError:
-            return
-        except OSError:
-            chunk = b""
-        if not chunk:
-            loop.remove_reader(descriptor)
-        chunks.put_nowait(chunk)
-
     os.set_blocking(descriptor, False)
-    loop.add_reader(descriptor, readable)
     try:
-        while chunk := await chunks.get():
+        while True:
+            try:
+                chunk = os.read(descriptor, READ_SIZE)
+            except BlockingIOError:
+                await _readable(descriptor)
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
             await output(chunk)
     finally:
-        loop.remove_reader(descriptor)
         pipe.close()
+
+
+async def _readable(descriptor: int) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(descriptor, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(descriptor)
 
 
 async def _kill_group(child: Child) -> None:
