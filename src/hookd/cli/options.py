@@ -31,5 +31,33 @@ def json_option(function: F) -> F:
     )
 
 
+def database_option(function: F) -> F:
+    return click.option(
+        "--db", "database", envvar="HOOKD_DATABASE", help="Database URL [env: HOOKD_DATABASE]."
+    )(function)
+
+
+def log_format_option(function: F) -> F:
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        envvar="HOOKD_LOG_FORMAT",
+        help="Log lines for people or machines [env: HOOKD_LOG_FORMAT].",
+    )(function)
+
+
+def lease_seconds_option(default: float) -> Callable[[F], F]:
+    """`--lease-seconds`, defaulting to the worker pool's `default`."""
+    return click.option(
+        "--lease-seconds",
+        type=click.FloatRange(min=1),
+        default=default,
+        show_default=True,
+        envvar="HOOKD_LEASE_SECONDS",
+        help="How long a job stays claimed without a heartbeat before another worker may take "
+        "it over (the time to recover a job after a crash) [env: HOOKD_LEASE_SECONDS].",
+    )
+
+
 def read_config(config_file: Path | None) -> Config:
     return load_config(config_path(config_file, os.environ))

@@ -13,7 +13,12 @@ import click
 import uvicorn
 import uvloop
 
-from hookd.cli.options import config_option
+from hookd.cli.options import (
+    config_option,
+    database_option,
+    lease_seconds_option,
+    log_format_option,
+)
 from hookd.config import DEFAULT_CONFIG, Config, config_path, is_loopback, load_config
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
@@ -29,30 +34,15 @@ from hookd.worker.pool import LEASE_SECONDS, WorkerPool
 @config_option
 @click.option("--host", envvar="HOOKD_HOST", help="Address to listen on [env: HOOKD_HOST].")
 @click.option("--port", envvar="HOOKD_PORT", type=int, help="Port; 0 picks one [env: HOOKD_PORT].")
-@click.option(
-    "--db", "database", envvar="HOOKD_DATABASE", help="Database URL [env: HOOKD_DATABASE]."
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    envvar="HOOKD_LOG_FORMAT",
-    help="Log lines for people or machines [env: HOOKD_LOG_FORMAT].",
-)
+@database_option
+@log_format_option
 @click.option(
     "--workers",
     type=click.IntRange(min=0),
     envvar="HOOKD_WORKERS",
     help="Job workers in this process; 0 receives only [env: HOOKD_WORKERS; default: CPU count].",
 )
-@click.option(
-    "--lease-seconds",
-    type=click.FloatRange(min=1),
-    default=LEASE_SECONDS,
-    show_default=True,
-    envvar="HOOKD_LEASE_SECONDS",
-    help="How long a job stays claimed without a heartbeat before another worker may take "
-    "it over (the time to recover a job after a crash) [env: HOOKD_LEASE_SECONDS].",
-)
+@lease_seconds_option(LEASE_SECONDS)
 @click.option(
     "--tunnel",
     type=click.Choice(["ngrok"]),

@@ -13,7 +13,13 @@ from pathlib import Path
 import click
 import uvloop
 
-from hookd.cli.options import config_option, read_config
+from hookd.cli.options import (
+    config_option,
+    database_option,
+    lease_seconds_option,
+    log_format_option,
+    read_config,
+)
 from hookd.config import Config
 from hookd.deliverylog import configure_logging
 from hookd.store import store_for
@@ -25,9 +31,7 @@ log = logging.getLogger("hookd.worker")
 
 @click.command()
 @config_option
-@click.option(
-    "--db", "database", envvar="HOOKD_DATABASE", help="Database URL [env: HOOKD_DATABASE]."
-)
+@database_option
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
@@ -35,21 +39,8 @@ log = logging.getLogger("hookd.worker")
     help="Jobs this process runs at once [env: HOOKD_WORKERS; default: server.workers, "
     "else the CPU count].",
 )
-@click.option(
-    "--lease-seconds",
-    type=click.FloatRange(min=1),
-    default=LEASE_SECONDS,
-    show_default=True,
-    envvar="HOOKD_LEASE_SECONDS",
-    help="How long a job stays claimed without a heartbeat before another worker may take "
-    "it over (the time to recover a job after a crash) [env: HOOKD_LEASE_SECONDS].",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    envvar="HOOKD_LOG_FORMAT",
-    help="Log lines for people or machines [env: HOOKD_LOG_FORMAT].",
-)
+@lease_seconds_option(LEASE_SECONDS)
+@log_format_option
 def worker(
     config_file: Path | None,
     database: str | None,
