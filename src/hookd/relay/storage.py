@@ -25,7 +25,7 @@ import orjson
 from hookd.errors import StoreError
 from hookd.relay.wire import Pairs, Relayed
 from hookd.store.sqlite_sql import BLOB_PIECE
-from hookd.store.writer import Writer
+from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
 
@@ -81,13 +81,7 @@ class RelayStorage:
         self._reader_connections: list[sqlite3.Connection] = []
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA foreign_keys=ON")
-        return connection
+        return connect_wal(self.path, self._timeout)
 
     def create(self) -> None:
         """Create the file and its tables if needed (idempotent; blocking). Raises

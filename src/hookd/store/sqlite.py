@@ -34,7 +34,7 @@ from hookd.store.records import (
     Recorded,
     RejectedRequest,
 )
-from hookd.store.writer import Writer
+from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
 READERS = 4
@@ -61,13 +61,7 @@ class SqliteStore:
         self._work = asyncio.Event()
 
     def _connect(self) -> sqlite3.Connection:
-        connection = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=FULL")
-        connection.execute("PRAGMA foreign_keys=ON")
-        return connection
+        return connect_wal(self.path, self._timeout)
 
     async def open(self) -> None:
         try:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hookd.errors import StoreError
@@ -44,6 +45,18 @@ class _Write:
     operation: Operation
     future: asyncio.Future[Any]
     slow: bool
+
+
+def connect_wal(path: Path, timeout: float) -> sqlite3.Connection:
+    """A connection to one of hookd's SQLite files as the writer and its helpers use it:
+    WAL, synchronous=FULL, foreign keys on, usable from the writer's threads."""
+    connection = sqlite3.connect(
+        path, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
 
 
 class Writer:
