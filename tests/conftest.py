@@ -3,6 +3,7 @@ and SQLite file in a temporary directory."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -21,6 +22,29 @@ from hookd.cli import main
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 SECRET = "It's a Secret to Everybody"
+
+
+class LoopTicks:
+    """Counts 10 ms ticks of the running event loop while in use: a loop something stalls
+    ticks less than the time passed would allow."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._ticker: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> LoopTicks:
+        self._ticker = asyncio.ensure_future(self._tick())
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._ticker is not None
+        self._ticker.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.count += 1
+
 
 BASIC_CONFIG = """
 server:

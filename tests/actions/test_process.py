@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import LoopTicks
 from hookd.actions.process import DRAIN_GRACE, ProcessResult, run_process
 
 pytestmark = pytest.mark.anyio
@@ -57,19 +58,10 @@ async def test_a_child_that_never_reads_its_stdin_still_ends() -> None:
 
 
 async def test_the_loop_runs_while_the_child_ignores_a_large_stdin() -> None:
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    ticker = asyncio.ensure_future(tick())
-    result, _ = await run("import time; time.sleep(0.5)", os.urandom(4 * 1024 * 1024))
-    ticker.cancel()
+    async with LoopTicks() as ticks:
+        result, _ = await run("import time; time.sleep(0.5)", os.urandom(4 * 1024 * 1024))
     assert result.exit_code == 0
-    assert ticks > 20
+    assert ticks.count > 20
 
 
 async def test_stdout_and_stderr_arrive_in_the_order_written() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import LoopTicks
 from hookd.errors import StoreError
 from hookd.store import writer as writer_module
 from hookd.store.writer import Writer
@@ -102,19 +103,10 @@ async def test_a_locked_database_fails_the_batch_with_a_store_error(
     lock = sqlite3.connect(tmp_path / "w.db", isolation_level=None, timeout=0)
     lock.execute("BEGIN EXCLUSIVE")
     try:
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        ticker = asyncio.ensure_future(tick())
-        with pytest.raises(StoreError, match="could not commit"):
-            await writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)"))
-        ticker.cancel()
-        assert ticks > 10  # waiting for the lock did not stall the loop
+        async with LoopTicks() as ticks:
+            with pytest.raises(StoreError, match="could not commit"):
+                await writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        assert ticks.count > 10  # waiting for the lock did not stall the loop
     finally:
         lock.execute("ROLLBACK")
         lock.close()
