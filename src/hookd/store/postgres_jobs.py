@@ -12,7 +12,7 @@ import psycopg
 from hookd.errors import NotFound
 from hookd.store.filters import job_filters, where_clause
 from hookd.store.postgres_connect import Connection
-from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease
+from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease, capped_log_chunk
 
 _COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
 concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested"""
@@ -47,8 +47,6 @@ _GROUP_BUSY = """
 SELECT 1 FROM jobs WHERE concurrency_group = %s AND status = 'running' AND id <> %s
     AND lease_until >= %s LIMIT 1
 """
-
-LOG_NOTE = "\n[hookd: output cut here: the job's log is capped at {cap} bytes]\n"
 
 
 def _utc(moment: datetime | None) -> datetime | None:
@@ -169,10 +167,7 @@ async def append_log(connection: Connection, job_id: str, chunk: bytes, cap: int
     row = await cursor.fetchone()
     if row is None or row[1]:
         return 0
-    room = cap - row[0]
-    kept = chunk[: max(room, 0)]
-    if len(kept) < len(chunk):
-        kept += LOG_NOTE.format(cap=cap).encode()
+    kept, truncated = capped_log_chunk(chunk, row[0], cap)
     await connection.execute(
         "INSERT INTO job_logs (job_id, seq, chunk) VALUES "
         "(%s, (SELECT coalesce(max(seq), 0) + 1 FROM job_logs WHERE job_id = %s), %s)",
@@ -180,7 +175,7 @@ async def append_log(connection: Connection, job_id: str, chunk: bytes, cap: int
     )
     await connection.execute(
         "UPDATE jobs SET log_size = log_size + %s, log_truncated = %s WHERE id = %s",
-        (len(kept), len(kept) > room, job_id),
+        (len(kept), truncated, job_id),
     )
     return len(kept)
 

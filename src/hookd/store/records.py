@@ -11,6 +11,19 @@ JOB_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancel
 FINISHED_JOB_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
 
 
+LOG_NOTE = "\n[hookd: output cut here: the job's log is capped at {cap} bytes]\n"
+
+
+def capped_log_chunk(chunk: bytes, logged: int, cap: int) -> tuple[bytes, bool]:
+    """What of `chunk` a job's log that holds `logged` bytes keeps under `cap`, with a note
+    where it was cut, and whether it was cut (the log takes nothing more after that)."""
+    room = cap - logged
+    kept = chunk[: max(room, 0)]
+    if len(kept) < len(chunk):
+        kept += LOG_NOTE.format(cap=cap).encode()
+    return kept, len(kept) > room
+
+
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601 UTC with microseconds and a Z: sorts as text in time order."""
     if moment is None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from hookd.errors import NotFound
 from hookd.store.filters import job_filters, where_clause
-from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease, iso, parse_iso
+from hookd.store.records import (
+    JobOutcome,
+    JobQuery,
+    JobRecord,
+    Lease,
+    capped_log_chunk,
+    iso,
+    parse_iso,
+)
 
 _COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
 concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested"""
@@ -26,8 +34,6 @@ WHERE ((j.status = 'queued' AND j.run_after <= :now)
 ORDER BY j.run_after, j.id
 LIMIT 1
 """
-
-LOG_NOTE = "\n[hookd: output cut here: the job's log is capped at {cap} bytes]\n"
 
 
 def job_record(row: tuple[Any, ...]) -> JobRecord:
@@ -147,10 +153,7 @@ def append_log(connection: sqlite3.Connection, job_id: str, chunk: bytes, cap: i
     ).fetchone()
     if row is None or row[1]:
         return 0
-    room = cap - row[0]
-    kept = chunk[: max(room, 0)]
-    if len(kept) < len(chunk):
-        kept += LOG_NOTE.format(cap=cap).encode()
+    kept, truncated = capped_log_chunk(chunk, row[0], cap)
     connection.execute(
         "INSERT INTO job_logs (job_id, seq, chunk) VALUES "
         "(?, (SELECT coalesce(max(seq), 0) + 1 FROM job_logs WHERE job_id = ?), ?)",
@@ -158,7 +161,7 @@ def append_log(connection: sqlite3.Connection, job_id: str, chunk: bytes, cap: i
     )
     connection.execute(
         "UPDATE jobs SET log_size = log_size + ?, log_truncated = ? WHERE id = ?",
-        (len(kept), int(len(kept) > room), job_id),
+        (len(kept), int(truncated), job_id),
     )
     return len(kept)
 
