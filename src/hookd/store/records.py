@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 DELIVERY_STATUSES = ("accepted", "duplicate", "rejected")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancelled")
@@ -22,6 +22,14 @@ def capped_log_chunk(chunk: bytes, logged: int, cap: int) -> tuple[bytes, bool]:
     if len(kept) < len(chunk):
         kept += LOG_NOTE.format(cap=cap).encode()
     return kept, len(kept) > room
+
+
+@overload
+def iso(moment: datetime) -> str: ...
+
+
+@overload
+def iso(moment: None) -> None: ...
 
 
 def iso(moment: datetime | None) -> str | None:

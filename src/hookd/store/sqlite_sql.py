@@ -57,6 +57,7 @@ def insert_delivery(
     replay_of: str | None,
 ) -> Recorded:
     delivery_id = new_id()
+    received = iso(received_at)  # the delivery's, and its jobs' queued_at
     hooks = tuple(job.hook for job in jobs)
     status = 200 if delivery.is_ping else 202
     size = len(delivery.body)
@@ -68,7 +69,7 @@ def insert_delivery(
         (
             delivery_id, delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
             delivery.forge_event, delivery.action, delivery.repository, delivery.ref,
-            delivery.sha, iso(received_at), status, remote_addr, len(delivery.body),
+            delivery.sha, received, status, remote_addr, len(delivery.body),
             delivery.content_type, orjson.dumps(delivery.headers).decode(), bound,
             orjson.dumps(hooks).decode(), trace_json, replay_of,
         ),
@@ -77,7 +78,7 @@ def insert_delivery(
         return _insert_duplicate(connection, delivery, received_at, remote_addr)
     if bound is None and cursor.lastrowid is not None:
         _write_blob(connection, cursor.lastrowid, delivery.body)
-    job_ids = tuple(insert_job(connection, delivery_id, job, received_at) for job in jobs)
+    job_ids = tuple(insert_job(connection, delivery_id, job, received) for job in jobs)
     return Recorded(id=delivery_id, status="accepted", job_ids=job_ids, hooks=hooks)
 
 
@@ -117,12 +118,11 @@ def _insert_duplicate(
     return Recorded(id=original, status="duplicate")
 
 
-def insert_job(connection: sqlite3.Connection, delivery_id: str, job: NewJob, now: datetime) -> str:
-    """Create a job. A queued job replaces any older job still queued in its concurrency
-    group, and with `cancel_in_progress` asks the running one to stop (GitHub Actions'
-    concurrency rule)."""
+def insert_job(connection: sqlite3.Connection, delivery_id: str, job: NewJob, at: str) -> str:
+    """Create a job queued at `at` (ISO text, as its delivery's `received_at`). A queued job
+    replaces any older job still queued in its concurrency group, and with
+    `cancel_in_progress` asks the running one to stop (GitHub Actions' concurrency rule)."""
     job_id = new_id()
-    at = iso(now)
     finished = at if job.status != "queued" else None
     if job.concurrency_group is not None and job.status == "queued":
         connection.execute(
