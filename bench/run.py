@@ -16,7 +16,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import median
-from scenarios import end_to_end, ingest, large_body
+from scenarios import backlog, end_to_end, ingest, large_body
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,6 +62,19 @@ def print_end_to_end(results: list[dict[str, Any]]) -> None:
         )
 
 
+def print_backlog(results: list[dict[str, Any]]) -> None:
+    base = results[0]["jobs_per_second"]
+    print("\n## a backlog drained: jobs queued with no worker, then `--workers 2`, `run: true`")
+    print(
+        f"{'queued':>7}{'workers':>8}{'succeeded':>10}{'seconds':>9}{'jobs/s':>8}{'x smallest':>12}"
+    )
+    for r in results:
+        print(
+            f"{r['queued']:>7}{r['workers']:>8}{r['succeeded']:>10}{r['seconds']:>9.2f}"
+            f"{r['jobs_per_second']:>8.0f}{r['jobs_per_second'] / base:>12.2f}"
+        )
+
+
 def print_large(results: dict[str, dict[str, Any]]) -> None:
     print("\n## one 25 MB delivery")
     print(f"{'receiver':<12}{'status':>8}{'seconds':>9}{'peak RSS growth MB':>20}")
@@ -77,7 +90,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per contender")
     parser.add_argument(
-        "--only", default="ingest,e2e,large", help="comma-separated: ingest, e2e, large"
+        "--only",
+        default="ingest,e2e,backlog,large",
+        help="comma-separated: ingest, e2e, backlog, large",
     )
     args = parser.parse_args()
     chosen = set(args.only.split(","))
@@ -95,6 +110,9 @@ def main() -> None:
             end_to_end(rate, args.seconds, workers) for rate in (100, 200) for workers in (2, 8)
         ]
         print_end_to_end(report["end_to_end"])
+    if "backlog" in chosen:
+        report["backlog"] = backlog()
+        print_backlog(report["backlog"])
     if "large" in chosen:
         report["large_body"] = large_body()
         print_large(report["large_body"])

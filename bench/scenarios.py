@@ -224,6 +224,62 @@ def end_to_end(rate: int, seconds: int, workers: int = 2) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def backlog(sizes: tuple[int, ...] = (200, 5000), workers: int = 2) -> list[dict[str, Any]]:
+    """A burst queued while no worker runs (an outage, an organisation's mass push), then
+    drained by `workers`: jobs a second for a small and a large backlog in the same run, so
+    that a claim whose cost grows with the queue shows as a ratio."""
+    body = push_body()
+    results = []
+    for size in sizes:
+        folder = workdir()
+        config = hookd_config(folder, "'true'")
+        port = free_port()
+        with hookd(config, port, "--workers", "0"):
+            failed = asyncio.run(_send_all(port, body, size))
+        database = folder / "hookd.db"
+        with hookd(config, free_port(), "--workers", str(workers)):
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and _unfinished(database):
+                time.sleep(0.1)
+        with sqlite3.connect(database) as connection:
+            first, last, done = connection.execute(
+                "SELECT min(started_at), max(finished_at), count(*) FROM jobs "
+                "WHERE status = 'succeeded'"
+            ).fetchone()
+        moment = datetime.fromisoformat
+        seconds = moment(last).timestamp() - moment(first).timestamp()
+        results.append(
+            {
+                "queued": size,
+                "workers": workers,
+                "non_202": failed,
+                "succeeded": done,
+                "seconds": seconds,
+                "jobs_per_second": done / seconds,
+            }
+        )
+    return results
+
+
+async def _send_all(port: int, body: bytes, count: int, connections: int = 20) -> int:
+    """Send `count` deliveries as fast as hookd takes them, over `connections` keep-alive
+    connections; return how many were not answered 202."""
+    remaining = iter(range(count))
+    failed = 0
+
+    async def sender() -> None:
+        nonlocal failed
+        connection = await _Connection.open("127.0.0.1", port)
+        try:
+            for _ in remaining:
+                failed += await connection.post(_request(port, body)) != 202
+        finally:
+            connection.writer.close()
+
+    await asyncio.gather(*(sender() for _ in range(connections)))
+    return failed
+
+
 def _unfinished(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         return int(
