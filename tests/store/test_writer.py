@@ -47,6 +47,7 @@ async def writer(tmp_path: Path, commits: Commits) -> AsyncIterator[Writer]:
             tmp_path / "w.db", timeout=1, isolation_level=None, check_same_thread=False
         )
         connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
         connection.set_trace_callback(commits)
         return connection
 
@@ -70,6 +71,37 @@ async def test_concurrent_writes_share_one_commit(writer: Writer, commits: Commi
     assert results == [1] * 50
     assert commits.count - before <= 2
     assert await writer.run(rows) == list(range(50))
+
+
+def synchronous(connection: sqlite3.Connection) -> int:
+    level: int = connection.execute("PRAGMA synchronous").fetchone()[0]
+    return level
+
+
+async def test_a_batch_of_writes_that_need_not_be_durable_commits_without_waiting_for_the_disk(
+    writer: Writer,
+) -> None:
+    """synchronous=NORMAL (1) when every write in the batch allows it; FULL (2) as soon as
+    one write must be durable, and for the writes after."""
+    alone = await writer.run(synchronous, durable=False)
+    together = await asyncio.gather(writer.run(synchronous, durable=False), writer.run(synchronous))
+    after = await writer.run(synchronous)
+    assert (alone, together, after) == (1, [2, 2], 2)
+
+
+async def test_a_write_that_need_not_be_durable_commits_on_the_loop(writer: Writer) -> None:
+    committed_on: list[str] = []
+
+    def note_thread(statement: str) -> None:
+        if statement == "COMMIT":
+            committed_on.append(threading.current_thread().name)
+
+    await writer.run(lambda c: c.set_trace_callback(note_thread))
+    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)"), durable=False)
+    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (2)"))
+    assert committed_on[-2] == threading.current_thread().name  # the loop's
+    assert committed_on[-1].startswith("hookd-sqlite-writer")
+    assert await writer.run(rows) == [1, 2]
 
 
 async def test_a_slow_write_runs_off_the_loop_and_a_write_given_up_meanwhile_is_dropped(

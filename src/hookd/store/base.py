@@ -1,8 +1,11 @@
 """The `Store` seam: everything hookd keeps goes through this interface, so the SQLite and
 PostgreSQL backends are interchangeable for every caller.
 
-All methods are coroutines. Writes are atomic per call and durable when they return.
-Driver errors surface as `hookd.errors.StoreError`; a missing id as `NotFound`.
+All methods are coroutines. Writes are atomic per call and durable when they return,
+except the job bookkeeping (`claim_job`, `renew_lease`, `finish_job`, `release_job`,
+`append_log`): a backend may commit those without waiting for the disk, since losing them
+in a machine crash (never in hookd's own) only means a job runs again. Driver errors
+surface as `hookd.errors.StoreError`; a missing id as `NotFound`.
 """
 
 from __future__ import annotations

@@ -81,8 +81,10 @@ class SqliteStore:
             here.close()
             del self._local.connection
 
-    async def _write(self, operation: Callable[[sqlite3.Connection], T], slow: bool = False) -> T:
-        return await self._writer.run(operation, slow=slow)
+    async def _write(
+        self, operation: Callable[[sqlite3.Connection], T], slow: bool = False, durable: bool = True
+    ) -> T:
+        return await self._writer.run(operation, slow=slow, durable=durable)
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
@@ -145,20 +147,24 @@ class SqliteStore:
         return self._run_read(lambda connection: sql.select_delivery(connection, delivery_id))
 
     async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
-        return await self._write(lambda c: jobs_sql.claim(c, worker, now, lease_seconds))
+        return await self._write(
+            lambda c: jobs_sql.claim(c, worker, now, lease_seconds), durable=False
+        )
 
     async def renew_lease(self, job_id: str, worker: str, until: datetime) -> Lease:
-        return await self._write(lambda c: jobs_sql.renew(c, job_id, worker, until))
+        return await self._write(lambda c: jobs_sql.renew(c, job_id, worker, until), durable=False)
 
     async def finish_job(
         self, job_id: str, worker: str, outcome: JobOutcome, now: datetime
     ) -> bool:
-        done = await self._write(lambda c: jobs_sql.finish(c, job_id, worker, outcome, now))
+        done = await self._write(
+            lambda c: jobs_sql.finish(c, job_id, worker, outcome, now), durable=False
+        )
         self._work.set()  # a concurrency group may have freed up, or a retry is queued
         return done
 
     async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
-        await self._write(lambda c: jobs_sql.release(c, job_id, worker, now))
+        await self._write(lambda c: jobs_sql.release(c, job_id, worker, now), durable=False)
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
         return await self._write(lambda c: jobs_sql.cancel(c, job_id, now))
@@ -169,7 +175,9 @@ class SqliteStore:
         return job
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
-        return await self._write(lambda c: jobs_sql.append_log(c, job_id, chunk, cap))
+        return await self._write(
+            lambda c: jobs_sql.append_log(c, job_id, chunk, cap), durable=False
+        )
 
     async def read_log(self, job_id: str, offset: int = 0) -> bytes:
         return await self._read(lambda c: jobs_sql.read_log(c, job_id, offset))

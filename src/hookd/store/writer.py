@@ -10,6 +10,13 @@ another process holds it (up to the busy timeout), the commit (the WAL frames an
 of synchronous=FULL), and a batch holding a write that may take long (a migration, a prune,
 a large body).
 
+A write can be marked not durable: the job bookkeeping (claims, lease renewals, outcomes,
+output) whose loss in a machine crash costs at most a job run again. A batch holding only
+such writes commits with synchronous=NORMAL, on the loop and without an fsync; it survives
+hookd's own crash (the WAL is written), and the next durable commit's fsync covers it. With
+every claim and outcome waiting for the disk, two workers drained 258-298 jobs a second;
+without, 423-492.
+
 Checkpoints (copying the WAL back into the database file) run on a connection and thread of
 their own at most once a second, not inside whichever commit crossed SQLite's threshold:
 that commit took tens of milliseconds, and every write waiting behind it did too.
@@ -37,6 +44,7 @@ log = logging.getLogger("hookd.store")
 
 T = TypeVar("T")
 CHECKPOINT_SECONDS = 1.0
+_NORMAL = 1  # PRAGMA synchronous: in WAL mode, commits do not wait for the disk
 Operation = Callable[[sqlite3.Connection], Any]
 
 
@@ -45,6 +53,7 @@ class _Write:
     operation: Operation
     future: asyncio.Future[Any]
     slow: bool
+    durable: bool
 
 
 def connect_wal(path: Path, timeout: float) -> sqlite3.Connection:
@@ -71,6 +80,9 @@ class Writer:
         self._connection: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[_Write] = []
+        # PRAGMA synchronous for durable batches (as the connection was opened), for the rest
+        # (at most NORMAL), and the level the connection is at.
+        self._durable_level = self._relaxed_level = self._level = 2
         self._committing: asyncio.Task[None] | None = None
         self.last_commit_seconds = 0.0
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
@@ -84,6 +96,8 @@ class Writer:
             self._connection = await self._on_thread(self._connect)
             # The lock is tried without waiting on the loop; the wait, if any, is the thread's.
             (self._busy_timeout_ms,) = self._connection.execute("PRAGMA busy_timeout").fetchone()
+            (self._level,) = self._connection.execute("PRAGMA synchronous").fetchone()
+            self._durable_level, self._relaxed_level = self._level, min(self._level, _NORMAL)
             self._connection.execute("PRAGMA busy_timeout = 0")
             self._connection.execute("PRAGMA wal_autocheckpoint = 0")
         except (sqlite3.Error, OSError) as exc:
@@ -108,18 +122,29 @@ class Writer:
         self._thread.shutdown(wait=True)
         self._checkpointer.shutdown(wait=True)
 
-    async def run(self, operation: Callable[[sqlite3.Connection], T], *, slow: bool = False) -> T:
+    async def run(
+        self,
+        operation: Callable[[sqlite3.Connection], T],
+        *,
+        slow: bool = False,
+        durable: bool = True,
+    ) -> T:
         """Run `operation` in the next transaction and return its result once committed.
         `slow`: it may take long enough to stall the event loop, so its batch runs on the
-        writer's thread. A caller that gives up before its write starts drops the write."""
+        writer's thread. `durable=False`: the write may be lost if the machine (not hookd)
+        crashes before a later durable commit; a batch holding only such writes commits
+        without waiting for the disk. A caller that gives up before its write starts drops
+        the write."""
         if self._loop is None or self._connection is None:
             raise StoreError("the store is not open")
         if asyncio.get_running_loop() is not self._loop:
-            handed = asyncio.run_coroutine_threadsafe(self.run(operation, slow=slow), self._loop)
+            handed = asyncio.run_coroutine_threadsafe(
+                self.run(operation, slow=slow, durable=durable), self._loop
+            )
             result: T = await asyncio.wrap_future(handed)
             return result
         future: asyncio.Future[T] = self._loop.create_future()
-        self._pending.append(_Write(operation, future, slow))
+        self._pending.append(_Write(operation, future, slow, durable))
         if self._committing is None:
             self._committing = self._loop.create_task(self._commit_pending())
         return await future
@@ -144,20 +169,24 @@ class Writer:
         connection = self._connection
         assert connection is not None
         started = time.perf_counter()
-        try:
-            await self._begin(connection)
-        except sqlite3.Error as exc:
-            _fail(self._take(), exc)
-            return
         batch = self._take()
+        durable = any(write.durable for write in batch)
+        try:
+            await self._begin(connection, self._durable_level if durable else self._relaxed_level)
+        except sqlite3.Error as exc:
+            _fail(batch, exc)
+            return
         try:
             try:
                 outcomes = await self._run(connection, batch, guarded=False)
             except _WriteFailed:
                 connection.execute("ROLLBACK")
-                await self._begin(connection)
+                await self._begin(connection, self._level)
                 outcomes = await self._run(connection, batch, guarded=True)
-            await self._on_thread(connection.execute, "COMMIT")
+            if durable:
+                await self._on_thread(connection.execute, "COMMIT")
+            else:  # no fsync: writing the WAL frames takes well under a millisecond
+                connection.execute("COMMIT")
         except BaseException as exc:  # the batch fails as one; the writer goes on
             _fail(batch, exc)
             await self._roll_back(connection)
@@ -198,9 +227,12 @@ class Writer:
             self._checkpoint_connection = self._connect()
         self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
 
-    async def _begin(self, connection: sqlite3.Connection) -> None:
+    async def _begin(self, connection: sqlite3.Connection, level: int) -> None:
         if connection.in_transaction:  # left open by a batch cancelled mid-way
             connection.execute("ROLLBACK")
+        if level != self._level:  # only outside a transaction
+            connection.execute(f"PRAGMA synchronous = {int(level)}")
+            self._level = level
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
