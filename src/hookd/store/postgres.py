@@ -115,6 +115,10 @@ class PostgresStore:
                 f"no connection within {self.target.timeout:g}s"
             ) from exc
         except psycopg.Error as exc:
+            if _connection_lost(exc):
+                raise StoreError(
+                    f"cannot reach the database at {self.target.display}: {one_line(exc)}"
+                ) from exc
             raise StoreError(f"the database could not answer: {one_line(exc)}") from exc
 
     async def _transaction(
@@ -212,3 +216,12 @@ class PostgresStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)
+
+
+def _connection_lost(exc: psycopg.Error) -> bool:
+    """The server went away under a pooled connection (it was shut down or restarted, or
+    the network dropped): no SQLSTATE, a connection exception (08) or an operator
+    intervention (57P: admin shutdown, crash shutdown, cannot connect now)."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
