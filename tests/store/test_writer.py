@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -73,35 +73,86 @@ async def test_concurrent_writes_share_one_commit(writer: Writer, commits: Commi
     assert await writer.run(rows) == list(range(50))
 
 
-def synchronous(connection: sqlite3.Connection) -> int:
-    level: int = connection.execute("PRAGMA synchronous").fetchone()[0]
-    return level
+class Syncs:
+    """Stands in for fdatasync: counts the WAL's syncs, and holds them while `held`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.held = threading.Event()
+        self.held.set()
+        self.failing = False
+
+    def __call__(self, descriptor: int) -> None:
+        self.held.wait(5)
+        if self.failing:
+            raise OSError(5, "Input/output error")
+        self.count += 1
 
 
-async def test_a_batch_of_writes_that_need_not_be_durable_commits_without_waiting_for_the_disk(
-    writer: Writer,
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> Syncs:
+    syncs = Syncs()
+    monkeypatch.setattr(writer_module.os, "fdatasync", syncs)
+    return syncs
+
+
+def insert(n: int) -> Callable[[sqlite3.Connection], int]:
+    return lambda c: c.execute("INSERT INTO t VALUES (?)", (n,)).rowcount
+
+
+async def test_a_durable_write_is_answered_after_the_sync_and_a_relaxed_one_before(
+    writer: Writer, syncs: Syncs
 ) -> None:
-    """synchronous=NORMAL (1) when every write in the batch allows it; FULL (2) as soon as
-    one write must be durable, and for the writes after."""
-    alone = await writer.run(synchronous, durable=False)
-    together = await asyncio.gather(writer.run(synchronous, durable=False), writer.run(synchronous))
-    after = await writer.run(synchronous)
-    assert (alone, together, after) == (1, [2, 2], 2)
+    syncs.held.clear()
+    durable = asyncio.ensure_future(writer.run(insert(1)))
+    relaxed = await asyncio.wait_for(writer.run(insert(2), durable=False), 2)
+    assert relaxed == 1 and not durable.done()
+    assert await writer.run(rows, durable=False) == [1, 2]  # committed, not yet synced
+    syncs.held.set()
+    assert await asyncio.wait_for(durable, 5) == 1
+    assert syncs.count == 1
 
 
-async def test_a_write_that_need_not_be_durable_commits_on_the_loop(writer: Writer) -> None:
-    committed_on: list[str] = []
+async def test_durable_writes_committed_during_a_sync_share_the_next_one(
+    writer: Writer, syncs: Syncs
+) -> None:
+    syncs.held.clear()
+    first = asyncio.ensure_future(writer.run(insert(0)))
+    await asyncio.sleep(0.05)  # its sync has begun, and waits
+    rest = asyncio.gather(*(writer.run(insert(n)) for n in range(1, 40)))
+    await asyncio.sleep(0.05)
+    syncs.held.set()
+    assert await first == 1 and await rest == [1] * 39
+    assert syncs.count == 2
 
-    def note_thread(statement: str) -> None:
+
+async def test_a_failed_sync_fails_its_writes_and_the_writer_goes_on(
+    writer: Writer, syncs: Syncs
+) -> None:
+    syncs.failing = True
+    with pytest.raises(StoreError, match="could not be written to disk"):
+        await writer.run(insert(1))
+    syncs.failing = False
+    assert await writer.run(insert(2)) == 1
+
+
+async def test_commits_run_on_the_loop_and_the_sync_on_a_thread_of_its_own(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: dict[str, str] = {}
+
+    def note_commit(statement: str) -> None:
         if statement == "COMMIT":
-            committed_on.append(threading.current_thread().name)
+            threads["commit"] = threading.current_thread().name
 
-    await writer.run(lambda c: c.set_trace_callback(note_thread))
-    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (1)"), durable=False)
-    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (2)"))
-    assert committed_on[-2] == threading.current_thread().name  # the loop's
-    assert committed_on[-1].startswith("hookd-sqlite-writer")
-    assert await writer.run(rows) == [1, 2]
+    def note_sync(descriptor: int) -> None:
+        threads["sync"] = threading.current_thread().name
+
+    monkeypatch.setattr(writer_module.os, "fdatasync", note_sync)
+    await writer.run(lambda c: c.set_trace_callback(note_commit))
+    await writer.run(insert(1))
+    assert threads["commit"] == threading.current_thread().name
+    assert threads["sync"].startswith("hookd-sqlite-sync")
 
 
 async def test_a_slow_write_runs_off_the_loop_and_a_write_given_up_meanwhile_is_dropped(

@@ -101,10 +101,6 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not answer: {exc}") from exc
 
-    @property
-    def last_commit_seconds(self) -> float:
-        return self._writer.last_commit_seconds
-
     async def ping(self) -> None:
         # Through the writer: a database locked for writing cannot take deliveries.
         await self._write(lambda connection: connection.execute("SELECT 1").fetchone())
