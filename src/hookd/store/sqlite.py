@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from hookd.store.records import (
     Recorded,
     RejectedRequest,
 )
+from hookd.store.wakeups import Wakeups
 from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class SqliteStore:
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="hookd-sqlite-read")
         self._opened = False
-        self._work = asyncio.Event()
+        self._wakeups = Wakeups()
 
     def _connect(self) -> sqlite3.Connection:
         return connect_wal(self.path, self._timeout)
@@ -126,8 +126,7 @@ class SqliteStore:
             )
 
         recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
-        if recorded.job_ids:
-            self._work.set()
+        self._wakeups.give(len(recorded.job_ids))
         return recorded
 
     async def record_rejection(self, rejected: RejectedRequest) -> str:
@@ -156,7 +155,7 @@ class SqliteStore:
         done = await self._write(
             lambda c: jobs_sql.finish(c, job_id, worker, outcome, now), durable=False
         )
-        self._work.set()  # a concurrency group may have freed up, or a retry is queued
+        self._wakeups.give(1)  # a job of its concurrency group may be claimable now
         return done
 
     async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
@@ -167,7 +166,7 @@ class SqliteStore:
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         job = await self._write(lambda c: jobs_sql.requeue(c, job_id, now))
-        self._work.set()
+        self._wakeups.give(1)
         return job
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
@@ -193,9 +192,7 @@ class SqliteStore:
         )
 
     async def wait_for_jobs(self, timeout: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), timeout)
-        self._work.clear()
+        await self._wakeups.wait(timeout)
 
 
 def _migrate(connection: sqlite3.Connection) -> int:
