@@ -136,23 +136,25 @@ async def test_a_failed_sync_fails_its_writes_and_the_writer_goes_on(
     assert await writer.run(insert(2)) == 1
 
 
-async def test_commits_run_on_the_loop_and_the_sync_on_a_thread_of_its_own(
+async def test_bookkeeping_commits_on_the_loop_and_a_durable_batch_on_the_writers_thread(
     writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: dict[str, str] = {}
+    threads: list[tuple[str, str]] = []
 
     def note_commit(statement: str) -> None:
         if statement == "COMMIT":
-            threads["commit"] = threading.current_thread().name
+            threads.append(("commit", threading.current_thread().name))
 
     def note_sync(descriptor: int) -> None:
-        threads["sync"] = threading.current_thread().name
+        threads.append(("sync", threading.current_thread().name))
 
     monkeypatch.setattr(writer_module.os, "fdatasync", note_sync)
     await writer.run(lambda c: c.set_trace_callback(note_commit))
-    await writer.run(insert(1))
-    assert threads["commit"] == threading.current_thread().name
-    assert threads["sync"].startswith("hookd-sqlite-sync")
+    threads.clear()
+    await writer.run(insert(1), durable=False)
+    await writer.run(insert(2))
+    loop, writers = threading.current_thread().name, "hookd-sqlite-writer_0"
+    assert threads == [("commit", loop), ("commit", writers), ("sync", writers)]
 
 
 async def test_a_slow_write_runs_off_the_loop_and_a_write_given_up_meanwhile_is_dropped(

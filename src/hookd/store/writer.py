@@ -5,21 +5,23 @@ The writes run on the event loop's thread. Each is a few short statements, nearl
 SQLite's C; on a thread of their own they would hand the GIL to and from the busy loop at
 every statement, and each handover can wait out the interpreter's switch interval. What may
 block runs on the writer's thread, needing the GIL once: waiting for the write lock while
-another process holds it (up to the busy timeout), and a batch holding a write that may
-take long (a migration, a prune, a large body).
+another process holds it (up to the busy timeout), a batch holding a write that may take
+long (a migration, a prune, a large body), and the commit of a batch holding a durable
+write, with its sync.
 
-The sync is hookd's own. A connection opened with synchronous=FULL is switched to NORMAL:
-a commit writes its WAL frames and returns, and a thread of its own then syncs the WAL
-(fdatasync) before the durable writes in that commit are answered. Commits made during a
-sync share the next one. This is what FULL does (frames written, then the WAL synced, before
-the commit counts), except that the write lock is no longer held while the disk works: the
-next batch, say a worker's claim, commits meanwhile instead of queueing behind the fsync.
+The sync is hookd's own. A connection opened with synchronous=FULL is switched to NORMAL,
+and the writer's thread, after such a commit, syncs the WAL (fdatasync) before the durable
+writes in it are answered: what FULL does, except that the loop goes on as soon as the
+commit is made, and the write lock is free while the disk works.
 
 A write can be marked not durable: the job bookkeeping (claims, lease renewals, outcomes,
-output), whose loss in a machine crash costs at most a job run again. It is answered as
-soon as it is committed, which survives hookd's own crash (the WAL is written); the next
-sync makes it durable too. Two workers draining 1,000 queued jobs: 258-298 jobs a second
-with every claim and outcome waiting for an fsync under the write lock, 469-548 now.
+output), whose loss in a machine crash costs at most a job run again. A batch of only such
+writes commits on the loop, without a sync, and is answered at once; it survives hookd's
+own crash (the WAL is written), and the next sync makes it durable too. While a sync is in
+flight, only such batches are committed; the durable writes arriving meanwhile wait and go
+together into the next. So a worker's claim no longer queues behind a delivery's fsync:
+at 200 deliveries a second with two workers, a claim took 4.5 ms at the median when every
+batch waited for the disk under the write lock, 0.7 ms now.
 
 Checkpoints (copying the WAL back into the database file) run on a connection and thread of
 their own at most once a second, not inside whichever commit crossed SQLite's threshold:
@@ -89,9 +91,8 @@ class Writer:
         # The WAL hookd syncs itself, when the connection was opened to sync every commit.
         self._wal: Path | None = None
         self._wal_named_on_disk = False
-        self._unsynced: list[tuple[_Write, Any]] = []
-        self._syncing: asyncio.Task[None] | None = None
-        self._syncer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-sync")
+        # The writer thread's commit and sync of the batch holding durable writes, while on.
+        self._syncing: asyncio.Future[None] | None = None
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
@@ -121,7 +122,7 @@ class Writer:
         if self._committing is not None:
             await asyncio.shield(self._committing)
         if self._syncing is not None:
-            await asyncio.shield(self._syncing)
+            await asyncio.wait([self._syncing])
         if self._checkpointing is not None:
             await asyncio.shield(self._checkpointing)
         if self._checkpoint_connection is not None:
@@ -132,7 +133,6 @@ class Writer:
             await self._on_thread(self._connection.close)
             self._connection = None
         self._thread.shutdown(wait=True)
-        self._syncer.shutdown(wait=True)
         self._checkpointer.shutdown(wait=True)
 
     async def run(
@@ -167,15 +167,28 @@ class Writer:
     async def _commit_pending(self) -> None:
         try:
             while self._pending:
+                if self._sync_in_flight() and not any(map(_needs_no_sync, self._pending)):
+                    # Only writes that wait for the disk are left: they go together once
+                    # the sync in flight is done.
+                    assert self._syncing is not None
+                    await asyncio.wait([self._syncing])
+                    continue
                 await self._commit_batch()
         finally:
             self._committing = None
 
     def _take(self) -> list[_Write]:
-        """The writes waiting now, less those whose callers gave up."""
-        batch = [write for write in self._pending if not write.future.done()]
-        self._pending = []
-        return batch
+        """The writes waiting now, less those whose callers gave up; while a sync is in
+        flight, only those that need none."""
+        live = [write for write in self._pending if not write.future.done()]
+        if not self._sync_in_flight():
+            self._pending = []
+            return live
+        self._pending = [write for write in live if not _needs_no_sync(write)]
+        return [write for write in live if _needs_no_sync(write)]
+
+    def _sync_in_flight(self) -> bool:
+        return self._syncing is not None and not self._syncing.done()
 
     async def _commit_batch(self) -> None:
         connection = self._connection
@@ -193,10 +206,11 @@ class Writer:
                 connection.execute("ROLLBACK")
                 await self._begin(connection)
                 outcomes = await self._run(connection, batch, guarded=True)
-            if any(write.slow for write in batch):
-                await self._on_thread(connection.execute, "COMMIT")
-            else:  # the WAL frames are written, not yet synced: well under a millisecond
-                connection.execute("COMMIT")
+            if all(map(_needs_no_sync, batch)):
+                connection.execute("COMMIT")  # a few pages, no sync: on the loop
+                syncing = None
+            else:
+                syncing = await self._commit_on_thread(connection)
         except BaseException as exc:  # the batch fails as one; the writer goes on
             _fail(batch, exc)
             await self._roll_back(connection)
@@ -204,34 +218,56 @@ class Writer:
                 raise
             return
         self._maybe_checkpoint()
+        waiting = []
         for write, outcome in zip(batch, outcomes, strict=True):
-            if self._wal is not None and write.durable and outcome[1] is None:
-                self._unsynced.append((write, outcome[0]))
+            if syncing is not None and write.durable and outcome[1] is None:
+                waiting.append((write, outcome[0]))
             else:
                 _settle(write, *outcome)
-        if self._unsynced and self._syncing is None:
-            assert self._loop is not None
-            self._syncing = self._loop.create_task(self._sync_pending())
+        if syncing is not None:
+            syncing.add_done_callback(lambda synced: self._synced(synced, waiting))
 
-    async def _sync_pending(self) -> None:
-        """Sync the WAL to disk, then answer the durable writes committed before the sync
-        began; those committed meanwhile share the next one (group commit)."""
+    async def _commit_on_thread(self, connection: sqlite3.Connection) -> asyncio.Future[None]:
+        """COMMIT on the writer's thread, which then syncs the WAL. Returns once committed
+        (the write lock is free), with the future of the sync."""
         loop = asyncio.get_running_loop()
+        committed: asyncio.Future[None] = loop.create_future()
+        self._syncing = loop.run_in_executor(
+            self._thread, self._commit_and_sync, connection, loop, committed
+        )
         try:
-            while self._unsynced:
-                synced, self._unsynced = self._unsynced, []
-                try:
-                    await loop.run_in_executor(self._syncer, self._sync_wal)
-                except OSError as exc:
-                    log.error("the store could not sync its write-ahead log: %s", exc)
-                    failure = StoreError(f"the database could not be written to disk: {exc}")
-                    for write, _ in synced:
-                        _settle(write, None, failure)
-                    continue
-                for write, result in synced:
-                    _settle(write, result, None)
-        finally:
+            await committed
+        except BaseException:
             self._syncing = None
+            raise
+        return self._syncing
+
+    def _commit_and_sync(
+        self,
+        connection: sqlite3.Connection,
+        loop: asyncio.AbstractEventLoop,
+        committed: asyncio.Future[None],
+    ) -> None:
+        try:
+            connection.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - the loop fails the batch and rolls back
+            loop.call_soon_threadsafe(_resolve, committed, exc)
+            return
+        loop.call_soon_threadsafe(_resolve, committed, None)
+        if self._wal is not None:
+            self._sync_wal()
+
+    def _synced(self, synced: asyncio.Future[None], waiting: list[tuple[_Write, Any]]) -> None:
+        """Answer the durable writes of a batch once its sync is done."""
+        if self._syncing is synced:
+            self._syncing = None
+        failure = synced.exception()
+        error = None
+        if failure is not None:
+            log.error("the store could not sync its write-ahead log: %s", failure)
+            error = StoreError(f"the database could not be written to disk: {failure}")
+        for write, result in waiting:
+            _settle(write, result, error)
 
     def _sync_wal(self) -> None:
         assert self._wal is not None
@@ -358,3 +394,16 @@ def _settle(write: _Write, result: Any, failure: Exception | None) -> None:
         write.future.set_result(result)
     else:
         write.future.set_exception(failure)
+
+
+def _needs_no_sync(write: _Write) -> bool:
+    return not write.durable and not write.slow
+
+
+def _resolve(future: asyncio.Future[None], failure: BaseException | None) -> None:
+    if future.done():
+        return
+    if failure is None:
+        future.set_result(None)
+    else:
+        future.set_exception(failure)
