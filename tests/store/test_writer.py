@@ -113,6 +113,21 @@ async def test_a_durable_write_is_answered_after_the_sync_and_a_relaxed_one_befo
     assert syncs.count == 1
 
 
+async def test_a_relaxed_write_does_not_wait_behind_durable_ones_waiting_for_a_sync(
+    writer: Writer, syncs: Syncs
+) -> None:
+    syncs.held.clear()
+    syncing = asyncio.ensure_future(writer.run(insert(1)))
+    await asyncio.sleep(0.05)  # committed; its sync waits
+    waiting = asyncio.ensure_future(writer.run(insert(2)))  # waits for the next batch
+    await asyncio.sleep(0.05)
+    assert await asyncio.wait_for(writer.run(insert(3), durable=False), 2) == 1
+    assert not syncing.done() and not waiting.done()
+    syncs.held.set()
+    assert await asyncio.wait_for(asyncio.gather(syncing, waiting), 5) == [1, 1]
+    assert await writer.run(rows) == [1, 2, 3]
+
+
 async def test_durable_writes_committed_during_a_sync_share_the_next_one(
     writer: Writer, syncs: Syncs
 ) -> None:

@@ -93,6 +93,9 @@ class Writer:
         self._wal_named_on_disk = False
         # The writer thread's commit and sync of the batch holding durable writes, while on.
         self._syncing: asyncio.Future[None] | None = None
+        # Set while only durable writes wait for the sync in flight: a write that needs no
+        # sync resolves it, so that it is committed meanwhile.
+        self._nudge: asyncio.Future[None] | None = None
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
         self._checkpoint_connection: sqlite3.Connection | None = None
         self._checkpointing: asyncio.Task[None] | None = None
@@ -156,7 +159,10 @@ class Writer:
             result: T = await asyncio.wrap_future(handed)
             return result
         future: asyncio.Future[T] = self._loop.create_future()
-        self._pending.append(_Write(operation, future, slow, durable))
+        write = _Write(operation, future, slow, durable)
+        self._pending.append(write)
+        if self._nudge is not None and not self._nudge.done() and _needs_no_sync(write):
+            self._nudge.set_result(None)
         if self._committing is None:
             self._committing = self._loop.create_task(self._commit_pending())
         return await future
@@ -169,9 +175,13 @@ class Writer:
             while self._pending:
                 if self._sync_in_flight() and not any(map(_needs_no_sync, self._pending)):
                     # Only writes that wait for the disk are left: they go together once
-                    # the sync in flight is done.
+                    # the sync in flight is done, unless one that needs none comes first.
                     assert self._syncing is not None
-                    await asyncio.wait([self._syncing])
+                    self._nudge = asyncio.get_running_loop().create_future()
+                    await asyncio.wait(
+                        [self._syncing, self._nudge], return_when=asyncio.FIRST_COMPLETED
+                    )
+                    self._nudge = None
                     continue
                 await self._commit_batch()
         finally:
