@@ -52,8 +52,6 @@ RECONNECT_SECONDS = 5.0
 # A pooled connection that answered within this long is handed out as it is; an older one
 # first answers an empty query, so one broken by a database restart is replaced, not used.
 FRESH_SECONDS = 1.0
-# Deliveries deleted per prune statement (each its own transaction), so receivers and
-# workers never wait on a long delete.
 
 
 class PostgresStore:

@@ -1,5 +1,6 @@
-"""The SQLite backend: WAL, synchronous=FULL, one write connection with group commit (see
-`hookd.store.writer`), and reads on their own connections in a small thread pool."""
+"""The SQLite backend: WAL, one write connection with group commit that syncs every
+delivery to disk before it is answered (see `hookd.store.writer`), and reads on their own
+connections in a small thread pool."""
 
 from __future__ import annotations
 
@@ -38,8 +39,6 @@ from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
 READERS = 4
-# Deliveries deleted per prune transaction: small enough that a delivery arriving meanwhile
-# waits milliseconds for the writer, not the whole prune.
 
 
 def sqlite_path(url: str) -> tuple[Path, float]:

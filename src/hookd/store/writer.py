@@ -233,7 +233,7 @@ class Writer:
             if syncing is not None and write.durable and outcome[1] is None:
                 waiting.append((write, outcome[0]))
             else:
-                _settle(write, *outcome)
+                _resolve(write.future, *outcome)
         if syncing is not None:
             syncing.add_done_callback(lambda synced: self._synced(synced, waiting))
 
@@ -261,9 +261,9 @@ class Writer:
         try:
             connection.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the loop fails the batch and rolls back
-            loop.call_soon_threadsafe(_resolve, committed, exc)
+            loop.call_soon_threadsafe(_resolve, committed, None, exc)
             return
-        loop.call_soon_threadsafe(_resolve, committed, None)
+        loop.call_soon_threadsafe(_resolve, committed, None, None)
         if self._wal is not None:
             self._sync_wal()
 
@@ -277,7 +277,7 @@ class Writer:
             log.error("the store could not sync its write-ahead log: %s", failure)
             error = StoreError(f"the database could not be written to disk: {failure}")
         for write, result in waiting:
-            _settle(write, result, error)
+            _resolve(write.future, result, error)
 
     def _sync_wal(self) -> None:
         assert self._wal is not None
@@ -393,27 +393,17 @@ def _fail(batch: list[_Write], exc: BaseException) -> None:
         log.error("the store's writer failed a batch of %d writes", len(batch), exc_info=exc)
         error = StoreError(f"the store failed: {exc}")
     for write in batch:
-        if not write.future.done():
-            write.future.set_exception(error)
-
-
-def _settle(write: _Write, result: Any, failure: Exception | None) -> None:
-    if write.future.done():  # its caller gave up
-        return
-    if failure is None:
-        write.future.set_result(result)
-    else:
-        write.future.set_exception(failure)
+        _resolve(write.future, None, error)
 
 
 def _needs_no_sync(write: _Write) -> bool:
     return not write.durable and not write.slow
 
 
-def _resolve(future: asyncio.Future[None], failure: BaseException | None) -> None:
-    if future.done():
+def _resolve(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
+    if future.done():  # its caller gave up
         return
     if failure is None:
-        future.set_result(None)
+        future.set_result(result)
     else:
         future.set_exception(failure)
