@@ -27,6 +27,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
 from jinja2.environment import TemplateExpression
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
@@ -226,6 +227,15 @@ def _translated(kind: str, source: str, context: Mapping[str, Any] | None = None
         raise RenderError(f"{kind} {_quote(source)}: {_detail(exc, context)}") from exc
 
 
+def syntax_tree(source: str, *, expression: bool = False) -> nodes.Node:
+    """The parsed template, or `if:` expression, for analysis; RenderError if it has none."""
+    with _translated("expression" if expression else "template", source):
+        if expression:
+            _compile_expression(source)
+            return Parser(_ENV, source, state="variable").parse_expression()
+        return _ENV.parse(source)
+
+
 def check_template(source: str) -> None:
     """Raise RenderError if `source` is not a valid template (syntax only; for config checks)."""
     with _translated("template", source):
@@ -319,6 +329,11 @@ def check_command(command: str | Sequence[str], *, shell: bool = False) -> None:
         return
     for word in _words(command):
         check_template(word)
+
+
+def command_templates(command: str | Sequence[str], *, shell: bool = False) -> tuple[str, ...]:
+    """The templates `run:` renders: a shell command whole, else each of its words."""
+    return (command,) if shell and isinstance(command, str) else _words(command)
 
 
 def render_argv(command: str | Sequence[str], context: Mapping[str, Any]) -> tuple[str, ...]:
