@@ -32,7 +32,7 @@ async def replay_delivery(
             f"Delivery {delivery_id} was {status}, and hookd keeps no body for it to replay."
         )
     try:
-        delivery, _ = rebuild_delivery(detail)
+        delivery, _ = rebuild_delivery(detail, config.receive_reads(detail.record.endpoint))
     except ValueError as exc:
         raise NotReplayable(f"Delivery {delivery_id} cannot be read back: {exc}") from exc
     if delivery.endpoint not in config.endpoints:

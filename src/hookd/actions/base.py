@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hookd.core.delivery import Delivery
+from hookd.core.delivery import Body, Delivery
 
 Output = Callable[[bytes], Awaitable[None]]
 
@@ -43,7 +43,7 @@ class JobContext:
     hook: str
     attempt: int
     delivery: Delivery
-    payload_bytes: bytes
+    payload_bytes: Body
     context: Mapping[str, Any]
     base_env: Mapping[str, str]
     payload_file: Path

@@ -45,7 +45,7 @@ async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
     dropped = _HOP_HEADERS | (_SIGNATURE_HEADERS if settings.secret else frozenset())
     headers = [(name, value) for name, value in delivery.headers if name.lower() not in dropped]
     if settings.secret is not None:
-        signed = job.payload_bytes if delivery.forge == "gitea" else bytes(delivery.body)
+        signed = bytes(job.payload_bytes if delivery.forge == "gitea" else delivery.body)
         secret = settings.secret.get_secret_value().encode()
         headers.extend(signature_headers(delivery.forge, secret, signed).items())
     try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hookd.actions.base import Output
+from hookd.core.delivery import Body
 
 KILL_GRACE = 5.0
 READ_SIZE = 65536
@@ -37,7 +38,7 @@ async def run_process(
     *,
     env: Mapping[str, str],
     cwd: Path | None,
-    stdin: bytes,
+    stdin: Body,
     timeout: float | None,
     output: Output,
     stop: asyncio.Event,
@@ -122,7 +123,7 @@ class _Feeder:
     """Writes stdin whenever the pipe takes more, so a child that never reads it blocks
     nothing; closed once all is written, or when the child is done."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], data: bytes) -> None:
+    def __init__(self, popen: subprocess.Popen[bytes], data: Body) -> None:
         self._loop = asyncio.get_running_loop()
         self._pipe = popen.stdin
         self._data = memoryview(data)

@@ -12,6 +12,7 @@ import orjson
 
 from hookd.cli.options import config_option, json_option, read_config
 from hookd.cli.storeaccess import with_store
+from hookd.core.delivery import Body
 from hookd.store.base import Store
 from hookd.store.records import (
     DELIVERY_STATUSES,
@@ -148,7 +149,7 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
         click.echo(_pretty(detail.body))
 
 
-def _pretty(body: bytes) -> str:
+def _pretty(body: Body) -> str:
     try:
         return json.dumps(orjson.loads(body), indent=2, ensure_ascii=False)
     except orjson.JSONDecodeError:

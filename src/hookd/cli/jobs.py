@@ -154,7 +154,7 @@ def match(
     else:
         assert delivery_id is not None
         detail = with_store(config, lambda store: store.get_delivery(delivery_id))
-        delivery, _ = rebuild_delivery(detail)
+        delivery, _ = rebuild_delivery(detail, config.receive_reads(detail.record.endpoint))
     decided = plan(config, delivery)
     if as_json:
         click.echo(

@@ -9,17 +9,18 @@ import copy
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from hookd.config.model import ConfigFile, EndpointSettings, HookSettings, ServerSettings
-from hookd.config.rules import build_rules, check_hooks
+from hookd.config.rules import build_job_reads, build_reads, build_rules, check_hooks
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source, read_yaml
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.payload_reads import Reads
 from hookd.core.rules import HookRule
 from hookd.errors import ConfigError
 
@@ -37,11 +38,18 @@ class Config:
     routes: Mapping[str, str]
     hooks: Mapping[str, HookSettings]
     rules: Mapping[str, tuple[HookRule, ...]]
+    job_reads: Mapping[str, Reads] = field(repr=False)
     database: str
     variables: frozenset[str] = frozenset()
 
     def endpoint_path(self, name: str) -> str:
         return self.endpoints[name].path or f"/hooks/{name}"
+
+    def receive_reads(self, endpoint: str | None) -> Reads:
+        """What matching a delivery on `endpoint` reads of its payload (all of it for an
+        endpoint no longer configured)."""
+        spec = self.specs.get(endpoint or "")
+        return spec.reads if spec is not None else Reads.everything()
 
 
 def job_base_environment(config: Config, environ: Mapping[str, str]) -> dict[str, str]:
@@ -178,14 +186,16 @@ def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:
     check_hooks(parsed, source)
     if source.problems:
         return None
+    reads = build_reads(parsed)
     return Config(
         path=path,
         server=parsed.server,
         endpoints=parsed.endpoints,
-        specs=specs,
+        specs={name: replace(spec, reads=reads[name]) for name, spec in specs.items()},
         routes=routes,
         hooks=parsed.hooks,
         rules=build_rules(parsed),
+        job_reads=build_job_reads(parsed),
         database=_database_url(parsed.server.database, folder),
         variables=frozenset(source.variables),
     )

@@ -5,8 +5,18 @@ from __future__ import annotations
 from hookd.config.model import ACTIONS, ConfigFile, HookSettings
 from hookd.config.steps import check_api_endpoints, check_api_steps
 from hookd.config.yamlsource import Source
-from hookd.core.render import RenderError, check_command, check_expression, check_template
-from hookd.core.rules import HookRule, TriggerError, parse_trigger
+from hookd.core.delivery import DELIVERY_READS
+from hookd.core.events import ACTION_READS
+from hookd.core.payload_reads import Reads
+from hookd.core.render import (
+    RenderError,
+    check_command,
+    check_expression,
+    check_template,
+    command_templates,
+)
+from hookd.core.rules import HookRule, TriggerError, parse_trigger, trigger_reads
+from hookd.core.template_reads import expression_reads, template_reads
 
 
 def hook_endpoint(config: ConfigFile, hook: HookSettings) -> str | None:
@@ -71,3 +81,41 @@ def build_rules(config: ConfigFile) -> dict[str, tuple[HookRule, ...]]:
             rule = HookRule(name=name, trigger=parse_trigger(hook.on), condition=hook.if_)
             rules[endpoint].append(rule)
     return {name: tuple(found) for name, found in rules.items()}
+
+
+def build_reads(config: ConfigFile) -> dict[str, Reads]:
+    """What receiving a delivery on each endpoint reads of its payload: hookd's own facts
+    (action, repository, ref, sha) and what each hook's `on:`, `if:` and concurrency group
+    read. A large body is scanned for these alone (core.forges.read_payload)."""
+    own = Reads.of((*ACTION_READS, *DELIVERY_READS))
+    reads = dict.fromkeys(config.endpoints, own)
+    for hook in config.hooks.values():
+        endpoint = hook_endpoint(config, hook)
+        if endpoint not in reads:
+            continue
+        found = Reads.of(trigger_reads(parse_trigger(hook.on)))
+        if hook.if_ is not None:
+            found = found.union(expression_reads(hook.if_))
+        if hook.concurrency is not None:
+            found = found.union(template_reads(hook.concurrency.group))
+        reads[endpoint] = reads[endpoint].union(found)
+    return reads
+
+
+def build_job_reads(config: ConfigFile) -> dict[str, Reads]:
+    """What a job of each hook reads of its delivery's payload. A `run:` hook reads hookd's
+    facts (HOOKD_REPOSITORY, HOOKD_REF, HOOKD_SHA) and what its command, `env:` and `cwd:`
+    read; the command's program gets the whole body on stdin and in $HOOKD_PAYLOAD without
+    a parse. Every other action reads the whole payload."""
+    reads: dict[str, Reads] = {}
+    for name, hook in config.hooks.items():
+        if hook.run is None:
+            reads[name] = Reads.everything()
+            continue
+        words = command_templates(hook.run, shell=hook.shell)
+        templates = [*words, *hook.env.values(), *([hook.cwd] if hook.cwd else [])]
+        found = Reads.of(DELIVERY_READS)
+        for template in templates:
+            found = found.union(template_reads(template))
+        reads[name] = found
+    return reads

@@ -55,7 +55,8 @@ class Delivery:
 
     `event` is hookd's event name (GitHub's names; GitLab's and Gitea's are mapped onto
     them), `forge_event` the event header as the forge sent it. `body` is the raw request
-    body, byte for byte; `payload` the JSON it carries.
+    body, byte for byte; `payload` the JSON it carries, or of a body over 1 MiB only the
+    parts its endpoint's rules read (core.forges.read_payload).
     """
 
     endpoint: str
@@ -86,6 +87,19 @@ class Delivery:
     @property
     def sha(self) -> str | None:
         return head_sha(self.payload)
+
+
+DELIVERY_READS = (
+    ("repository", "full_name"),
+    ("repository", "path_with_namespace"),
+    ("project", "path_with_namespace"),
+    ("ref",),
+    ("after",),
+    ("checkout_sha",),
+    *((key, "head", "sha") for key in ("pull_request", "object_attributes")),
+    *((key, "last_commit", "id") for key in ("pull_request", "object_attributes")),
+)
+"""The payload paths `Delivery.repository`, `.ref` and `.sha` read."""
 
 
 def repository_name(payload: Mapping[str, Any]) -> str | None:

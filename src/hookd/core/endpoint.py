@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hookd.core.payload_reads import Reads
+
 FORGES = ("github", "gitlab", "gitea", "generic")
 ALGORITHMS = ("sha1", "sha256", "sha512")
 
@@ -19,7 +21,8 @@ class SignatureScheme:
 
 @dataclass(frozen=True, slots=True)
 class EndpointSpec:
-    """An endpoint as the receiver sees it. `secrets` holds every accepted secret (rotation)."""
+    """An endpoint as the receiver sees it. `secrets` holds every accepted secret (rotation);
+    `reads` what receiving a delivery reads of its payload (config.rules.build_reads)."""
 
     name: str
     forge: str
@@ -29,3 +32,4 @@ class EndpointSpec:
     signature: SignatureScheme = SignatureScheme()
     event_header: str | None = None
     delivery_header: str | None = None
+    reads: Reads = field(default_factory=Reads.everything, repr=False)

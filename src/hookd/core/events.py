@@ -77,6 +77,10 @@ def payload_action(payload: Mapping[str, Any], forge: str = "github") -> str | N
     return GITEA_ACTIONS.get(action, action) if forge == "gitea" else action
 
 
+ACTION_READS = (("action",), ("object_attributes", "action"), ("object_attributes", "oldrev"))
+"""The payload paths `delivery_action` reads, whichever the forge."""
+
+
 def delivery_action(forge: str, payload: Mapping[str, Any]) -> str | None:
     """A payload's action in GitHub's words, whichever forge sent it."""
     return gitlab_action(payload) if forge == "gitlab" else payload_action(payload, forge)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookd.core.globs import compile_glob, deciding_pattern, filter_matches
+from hookd.core.payload_reads import EACH, Step
 from hookd.errors import HookdError
 
 FILTERS = ("types", "branches", "branches-ignore", "tags", "tags-ignore", "paths", "paths-ignore")
@@ -164,6 +165,24 @@ def match_hooks(
     - `if: <expression> is false`, or `if: <the evaluator's error>`
     """
     return tuple(_match_rule(rule, event, action, payload, evaluate) for rule in rules)
+
+
+REF_READS = (
+    ("ref",),
+    ("ref_type",),
+    ("pull_request", "base", "ref"),
+    ("object_attributes", "target_branch"),
+)
+"""The payload paths the branch and tag filters read."""
+
+CHANGED_FILES_READS = tuple(("commits", EACH, key) for key in ("added", "modified", "removed"))
+"""The payload paths `changed_files` reads."""
+
+
+def trigger_reads(trigger: Trigger) -> tuple[tuple[Step, ...], ...]:
+    """The payload paths matching a delivery against `trigger` reads (`if:` aside)."""
+    with_paths = any(spec.paths is not None for spec in trigger.events)
+    return REF_READS + (CHANGED_FILES_READS if with_paths else ())
 
 
 def changed_files(payload: Mapping[str, Any]) -> tuple[str, ...]:

@@ -132,7 +132,7 @@ class DeliveryDetail:
     record: DeliveryRecord
     content_type: str | None
     headers: tuple[tuple[str, str], ...]
-    body: bytes | None = field(repr=False)
+    body: bytes | bytearray | None = field(repr=False)
     trace: tuple[dict[str, Any], ...]
     forge_event: str | None
 

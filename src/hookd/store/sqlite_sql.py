@@ -207,23 +207,39 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
     )  # fmt: skip
 
 
+# A large body is read in pieces after the row: selected whole, SQLite would hold a copy of
+# all of it while Python made its own.
+_SELECT_DELIVERY = f"""
+SELECT {_LIST_COLUMNS}, d.content_type, d.headers,
+    CASE WHEN length(d.body) <= {BLOB_PIECE} THEN d.body END,
+    d.trace, d.forge_event, length(d.body), d.rowid
+FROM deliveries d WHERE d.id = ?
+"""
+
+
 def select_delivery(connection: sqlite3.Connection, delivery_id: str) -> DeliveryDetail:
-    row = connection.execute(
-        f"SELECT {_LIST_COLUMNS}, d.content_type, d.headers, d.body, d.trace, d.forge_event "
-        "FROM deliveries d WHERE d.id = ?",
-        (delivery_id,),
-    ).fetchone()
+    row = connection.execute(_SELECT_DELIVERY, (delivery_id,)).fetchone()
     if row is None:
         raise NotFound(f"no delivery {delivery_id}")
     headers = tuple(tuple(pair) for pair in orjson.loads(row[17] or "[]"))
+    size = row[21]
+    body = row[18] if row[18] is not None or size is None else _read_blob(connection, row[22], size)
     return DeliveryDetail(
         record=_record(row),
         content_type=row[16],
         headers=headers,
-        body=row[18],
+        body=body,
         trace=tuple(orjson.loads(row[19] or "[]")),
         forge_event=row[20],
     )
+
+
+def _read_blob(connection: sqlite3.Connection, rowid: int, size: int) -> bytearray:
+    body = bytearray(size)
+    with connection.blobopen("deliveries", "body", rowid, readonly=True) as blob:
+        for start in range(0, size, BLOB_PIECE):
+            body[start : start + BLOB_PIECE] = blob.read(BLOB_PIECE)
+    return body
 
 
 # Oldest first through the received_at index; a delivery whose jobs are still queued or

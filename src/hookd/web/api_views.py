@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from hookd.config import Config
+from hookd.core.delivery import Body
 from hookd.core.forges import payload_json
 from hookd.store.records import DeliveryDetail, JobRecord
 from hookd.web import api_models as models
@@ -36,7 +37,7 @@ def redact_headers(
     return [(name, REDACTED if is_secret_header(name, extra) else value) for name, value in headers]
 
 
-def parsed_payload(content_type: str | None, body: bytes | None) -> Any:
+def parsed_payload(content_type: str | None, body: Body | None) -> Any:
     """The JSON a body carries (a form's payload= field included), or None."""
     if not body:
         return None

@@ -11,8 +11,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import orjson
-
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.forward import forward
 from hookd.actions.github_steps import run_github
@@ -21,8 +19,9 @@ from hookd.actions.mirror import mirror
 from hookd.actions.python_handler import call_handler
 from hookd.actions.run import run_command
 from hookd.config import Config, job_base_environment
-from hookd.core.delivery import Delivery
-from hookd.core.forges import payload_json
+from hookd.core.delivery import Body, Delivery
+from hookd.core.forges import payload_json, read_payload
+from hookd.core.payload_reads import Reads
 from hookd.core.retry import backoff_delay
 from hookd.errors import StoreError
 from hookd.intake import delivery_context
@@ -84,8 +83,9 @@ class LogBuffer:
         await self.flush()
 
 
-def rebuild_delivery(detail: DeliveryDetail) -> tuple[Delivery, bytes]:
-    """The stored delivery as the core's value, and the JSON bytes it carries."""
+def rebuild_delivery(detail: DeliveryDetail, reads: Reads) -> tuple[Delivery, Body]:
+    """The stored delivery as the core's value, and the JSON bytes it carries; a large
+    payload holds what `reads` names (core.forges.read_payload)."""
     record = detail.record
     body = detail.body or b""
     carried = payload_json(detail.content_type, body)
@@ -99,7 +99,7 @@ def rebuild_delivery(detail: DeliveryDetail) -> tuple[Delivery, bytes]:
         content_type=detail.content_type or "",
         headers=detail.headers,
         body=body,
-        payload=orjson.loads(carried),
+        payload=read_payload(carried, reads),
     )
     return delivery, carried
 
@@ -139,7 +139,8 @@ async def _attempt(
     if hook is None:
         return failure(f"hook {job.hook!r} is no longer in {config.path}")
     try:
-        delivery, carried = rebuild_delivery(await store.get_delivery(job.delivery_id))
+        detail = await store.get_delivery(job.delivery_id)
+        delivery, carried = rebuild_delivery(detail, config.job_reads[job.hook])
     except ValueError as exc:
         return failure(f"the stored delivery cannot be read: {exc}")
     context = JobContext(
