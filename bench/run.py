@@ -77,10 +77,10 @@ def print_backlog(results: list[dict[str, Any]]) -> None:
 
 def print_large(results: dict[str, dict[str, Any]]) -> None:
     print("\n## one 25 MB delivery")
-    print(f"{'receiver':<12}{'status':>8}{'seconds':>9}{'peak RSS growth MB':>20}")
+    print(f"{'receiver':<14}{'status':>8}{'seconds':>9}{'peak RSS growth MB':>20}")
     for name, r in results.items():
         print(
-            f"{name:<12}{r['status']:>8}{r['seconds_to_answer']:>9.2f}"
+            f"{name:<14}{r['status']:>8}{r['seconds_to_answer']:>9.2f}"
             f"{r['peak_rss_growth_mb']:>20.1f}"
         )
 

@@ -305,31 +305,39 @@ def _latencies(database: Path) -> tuple[list[float], list[float]]:
 
 def large_body(megabytes: int = 25) -> dict[str, dict[str, Any]]:
     """One delivery just under the 25 MB cap: time to 202 and peak RSS growth, for hookd
-    and for the plain Starlette app that holds the body the same way."""
+    (and for hookd with a worker, until the delivery's job has run) and for the plain
+    Starlette app that holds the body the same way."""
     folder = workdir()
     filler = "x" * (megabytes * 1024 * 1024 - 4096)
     body = json.dumps({"ref": "refs/heads/main", "filler": filler}).encode()
     headers = {
         "Content-Type": "application/json",
         "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": str(uuid.uuid4()),
         "X-Hub-Signature-256": signature(body),
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in ("hookd", "starlette"):
+    for name in ("hookd", "hookd + job", "starlette"):
         port = free_port()
+        own = folder / name.replace(" + ", "-")  # each server its own database
+        own.mkdir()
+        workers = "1" if name == "hookd + job" else "0"
         start = (
-            hookd(hookd_config(folder, "'true'"), port, "--workers", "0")
-            if name == "hookd"
-            else reference("starlette", port, SECRET, folder)
+            reference("starlette", port, SECRET, own)
+            if name == "starlette"
+            else hookd(hookd_config(own, "'true'"), port, "--workers", workers)
         )
         with start as server:
             before = rss_kib(server.process.pid, "VmHWM")
             began = time.perf_counter()
             answer = httpx.post(
-                f"{server.url}/hooks/github", content=body, headers=headers, timeout=60
+                f"{server.url}/hooks/github",
+                content=body,
+                headers={**headers, "X-GitHub-Delivery": str(uuid.uuid4())},
+                timeout=60,
             )
             elapsed = time.perf_counter() - began
+            while name == "hookd + job" and _unfinished(own / "hookd.db"):
+                time.sleep(0.05)
             after = rss_kib(server.process.pid, "VmHWM")
         results[name] = {
             "status": answer.status_code,
