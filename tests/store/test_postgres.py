@@ -1,6 +1,7 @@
 """What only the PostgreSQL backend has to show: its migrations match SQLite's, URLs and
 errors never show a password, processes starting together migrate once, NOTIFY wakes a
-worker in another process, and the store works again after the database restarts."""
+worker in another process, the store works again after the database restarts, and a large
+body leaves no large object behind."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import asyncio
 import sqlite3
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import pytest
 from pg import Cluster, free_port, postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
-from test_store_contract import record
+from test_store_contract import make_delivery, record
 
 from hookd.errors import StoreError
 from hookd.store import store_for
 from hookd.store.migrations import migrations
 from hookd.store.postgres_url import display_url, parse_url
+from hookd.store.records import NewJob
 
 pytestmark = pytest.mark.anyio
 TABLES = ("deliveries", "jobs", "job_logs")
@@ -156,3 +159,20 @@ async def test_store_works_again_after_the_database_restarts(postgres: Cluster) 
         assert (await record(store)).status == "accepted"
     finally:
         await store.close()
+
+
+async def test_a_large_body_leaves_no_large_object_behind(postgres_url: str) -> None:
+    """A body over 1 MiB travels through a large object inside the recording transaction;
+    committed or rolled back, none is left."""
+    large = b"x" * (2 * 1024 * 1024 + 1)
+    store = store_for(postgres_url)
+    await store.open()
+    try:
+        await record(store, replace(make_delivery("d-big"), body=large))
+        with pytest.raises(StoreError):  # attempts out of range: the insert fails, rolls back
+            await record(store, replace(make_delivery("d-big-2"), body=large), [NewJob("a", 2**40)])
+    finally:
+        await store.close()
+    with psycopg.connect(postgres_url) as connection:
+        left = connection.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
+        assert left == (0,)

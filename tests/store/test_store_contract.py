@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -134,6 +135,20 @@ async def test_records_a_delivery_with_its_jobs_in_one_call(store: Store) -> Non
     assert (detail.record.remote_addr, detail.record.size) == ("127.0.0.1", len(delivery.body))
     job = await store.get_job(recorded.job_ids[0])
     assert (job.status, job.attempts, job.max_attempts, job.queued_at) == ("queued", 0, 3, T0)
+
+
+async def test_a_large_body_is_kept_byte_for_byte_and_deduplicated(store: Store) -> None:
+    """Over 1 MiB, a body is written and read back in pieces on both backends."""
+    large = bytes(range(256)) * (3 * 4096) + b"\x00end"  # 3 MiB and a bit, every byte value
+    delivery = replace(make_delivery("d-large"), body=large)
+    original = await record(store, delivery)
+    detail = await store.get_delivery(original.id)
+    assert (detail.body, detail.record.size) == (large, len(large))
+    again = await record(store, delivery, at=T0 + timedelta(seconds=1))
+    assert (again.status, again.id) == ("duplicate", original.id)
+    grouped_copy = replace(delivery, delivery_id="d-large-2")
+    recorded = await record(store, grouped_copy, grouped("site"))
+    assert (await store.get_delivery(recorded.id)).body == large
 
 
 async def test_second_copy_of_a_delivery_is_a_duplicate_of_the_first(store: Store) -> None:

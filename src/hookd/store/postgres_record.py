@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from hookd.core.delivery import Delivery
+from hookd.core.delivery import Body, Delivery
 from hookd.errors import StoreError
 from hookd.store.ids import new_id
 from hookd.store.postgres_connect import Connection
@@ -26,7 +26,8 @@ WITH delivery AS (
         content_type, headers, body, hooks, trace, replay_of)
     VALUES (%(id)s, %(delivery)s, %(endpoint)s, %(forge)s, %(event)s, %(forge_event)s,
         %(action)s, %(repository)s, %(ref)s, %(sha)s, %(at)s, 'accepted', %(http_status)s,
-        %(remote_addr)s, %(size)s, %(content_type)s, %(headers)s::jsonb, %(body)s,
+        %(remote_addr)s, %(size)s, %(content_type)s, %(headers)s::jsonb,
+        coalesce(%(body)s::bytea, lo_get(%(body_object)s::oid)),
         %(hooks)s::jsonb, %(trace)s::jsonb, %(replay_of)s)
     ON CONFLICT (endpoint, delivery)
         WHERE status = 'accepted' AND replay_of IS NULL AND delivery IS NOT NULL
@@ -62,6 +63,10 @@ VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 # postgres_jobs): one transaction at a time decides what a group runs next, in any process.
 _LOCK_GROUP = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 
+BODY_PIECE = 1024 * 1024
+"""A body longer than this is sent in pieces of this size: sent whole as a parameter, the
+driver and libpq would each hold a copy of it at once."""
+
 
 async def insert_delivery(
     connection: Connection,
@@ -77,9 +82,44 @@ async def insert_delivery(
     in which older queued jobs of the group are replaced; other jobs need one statement."""
     delivery_id = new_id()
     hooks = tuple(job.hook for job in jobs)
-    groups = sorted({job.concurrency_group for job in jobs if job.concurrency_group is not None})
     values = _values(delivery_id, delivery, received_at, remote_addr, trace_json, hooks)
     values["replay_of"] = replay_of
+    if len(delivery.body) <= BODY_PIECE:
+        return await _insert_delivery(connection, delivery, received_at, remote_addr, jobs, values)
+    # The pieces go into a large object, which the insert reads on the server; one
+    # transaction holds it all, and the object is gone when it commits.
+    async with connection.transaction():
+        values["body"], values["body_object"] = None, await _upload(connection, delivery.body)
+        recorded = await _insert_delivery(
+            connection, delivery, received_at, remote_addr, jobs, values
+        )
+        await connection.execute("SELECT lo_unlink(%s::oid)", (values["body_object"],))
+    return recorded
+
+
+async def _upload(connection: Connection, body: Body) -> int:
+    """A new large object holding `body`, sent a piece at a time; its oid."""
+    cursor = await connection.execute("SELECT lo_create(0)")
+    row = await cursor.fetchone()
+    assert row is not None
+    view = memoryview(body)
+    for start in range(0, len(view), BODY_PIECE):
+        piece = view[start : start + BODY_PIECE]
+        await connection.execute("SELECT lo_put(%s::oid, %s, %b)", (row[0], start, piece))
+    return int(row[0])
+
+
+async def _insert_delivery(
+    connection: Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    jobs: Sequence[NewJob],
+    values: dict[str, Any],
+) -> Recorded:
+    delivery_id = values["id"]
+    hooks = tuple(job.hook for job in jobs)
+    groups = sorted({job.concurrency_group for job in jobs if job.concurrency_group is not None})
     if not groups:
         job_ids = [new_id() for _ in jobs]
         accepted = await _insert(connection, values, jobs, job_ids)
@@ -112,7 +152,8 @@ def _values(
         "sha": delivery.sha, "at": received_at, "http_status": 200 if delivery.is_ping else 202,
         "remote_addr": remote_addr, "size": len(delivery.body),
         "content_type": delivery.content_type, "headers": orjson.dumps(delivery.headers).decode(),
-        "body": delivery.body, "hooks": orjson.dumps(hooks).decode(), "trace": trace_json,
+        "body": delivery.body, "body_object": None, "hooks": orjson.dumps(hooks).decode(),
+        "trace": trace_json,
     }  # fmt: skip
 
 

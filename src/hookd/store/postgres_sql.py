@@ -9,6 +9,7 @@ from typing import Any
 from hookd.errors import NotFound
 from hookd.store.filters import delivery_filters, where_clause
 from hookd.store.postgres_connect import Connection
+from hookd.store.postgres_record import BODY_PIECE
 from hookd.store.records import (
     DeliveryDetail,
     DeliveryQuery,
@@ -51,23 +52,47 @@ def _record(row: tuple[Any, ...]) -> DeliveryRecord:
     )  # fmt: skip
 
 
+# A large body is read in pieces after the row: selected whole, libpq would hold all of it
+# (as hex, twice its size) while the driver made its own copy.
+_SELECT_DELIVERY = f"""
+SELECT {_LIST_COLUMNS}, d.content_type, d.headers,
+    CASE WHEN octet_length(d.body) <= {BODY_PIECE} THEN d.body END,
+    d.trace, d.forge_event, octet_length(d.body)
+FROM deliveries d WHERE d.id = %s
+"""
+
+_BODY_PIECE = "SELECT substring(body FROM %s FOR %s) FROM deliveries WHERE id = %s"
+
+
 async def select_delivery(connection: Connection, delivery_id: str) -> DeliveryDetail:
-    cursor = await connection.execute(
-        f"SELECT {_LIST_COLUMNS}, d.content_type, d.headers, d.body, d.trace, d.forge_event "
-        "FROM deliveries d WHERE d.id = %s",
-        (delivery_id,),
-    )
+    cursor = await connection.execute(_SELECT_DELIVERY, (delivery_id,))
     row = await cursor.fetchone()
     if row is None:
         raise NotFound(f"no delivery {delivery_id}")
+    size = row[21]
+    body = row[18]
+    if body is None and size is not None:
+        body = await _read_body(connection, delivery_id, size)
     return DeliveryDetail(
         record=_record(row),
         content_type=row[16],
         headers=tuple(tuple(pair) for pair in row[17] or ()),
-        body=row[18],
+        body=body,
         trace=tuple(row[19] or ()),
         forge_event=row[20],
     )
+
+
+async def _read_body(connection: Connection, delivery_id: str, size: int) -> bytearray:
+    body = bytearray(size)
+    cursor = connection.cursor(binary=True)
+    for start in range(0, size, BODY_PIECE):
+        await cursor.execute(_BODY_PIECE, (start + 1, BODY_PIECE, delivery_id))
+        row = await cursor.fetchone()
+        if row is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        body[start : start + BODY_PIECE] = row[0]
+    return body
 
 
 # Oldest first through the received_at index; a delivery whose jobs are still queued or
