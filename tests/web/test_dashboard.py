@@ -3,8 +3,10 @@ the URL, escaped payloads, strict security headers, and buttons that are POST fo
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,6 +76,30 @@ def test_payload_text_is_escaped_never_markup(live: LiveServer, made: dict[str, 
     html = page(live, f"/deliveries/{made['push']['id']}")
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+
+
+def peak_memory_mb(live: LiveServer) -> float:
+    status = Path(f"/proc/{live.process.pid}/status").read_text()
+    found = re.search(r"^VmHWM:\s+(\d+) kB", status, re.M)
+    assert found
+    return int(found[1]) / 1024
+
+
+def test_a_large_delivery_page_shows_its_first_mebibyte_raw(live: LiveServer) -> None:
+    """Over 1 MiB, the page shows the body's first MiB as text, neither parsed nor printed
+    whole: receiving a 20 MB delivery and showing it adds about its own size to the
+    server's peak memory (parsed, decoded and printed whole, it added several times it)."""
+    large = {"action": "closed", "issue": {"body": "x" * (20 * 1024 * 1024)}}  # runs no hook
+    before = peak_memory_mb(live)
+    answer = accepted(live.url, "issues", large)
+    html = page(live, f"/deliveries/{answer['id']}")
+    grown = peak_memory_mb(live) - before
+    size = len(json.dumps(large).encode())
+    assert f": its first 1 MiB of {size} bytes</summary>" in html
+    assert '<pre class="code">{&#34;action&#34;: &#34;closed&#34;' in html
+    assert "Payload as JSON" not in html
+    assert len(html) < 1024 * 1024 + 100_000
+    assert grown < 45, f"peak memory grew by {grown:.1f} MB"
 
 
 def test_pages_carry_a_strict_content_security_policy(live: LiveServer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hookd.config import Config
+from hookd.core.delivery import Body
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
@@ -127,20 +129,30 @@ class Dashboard:
         delivery_id = request.path_params["id"]
         detail = await self.store.get_delivery(delivery_id)
         jobs = await self.store.list_jobs(JobQuery(limit=MAX_JOBS, delivery_id=delivery_id))
-        view = delivery_detail(self.config, detail, jobs)
-        payload = view.payload_json
-        small = detail.record.size <= TREE_LIMIT
-        pretty = None
-        if payload is not None and not small:
-            pretty = orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()[:TEXT_LIMIT]
+        body = detail.body or b""
+        if len(body) > TEXT_LIMIT:
+            # Only the first MiB, raw: parsing and printing all of a 25 MB body to show one
+            # would take several times its size.
+            view = delivery_detail(self.config, replace(detail, body=None), jobs)
+            raw, tree, pretty = _first_text(body), None, None
+        else:
+            view = delivery_detail(self.config, detail, jobs)
+            payload, raw = view.payload_json, view.payload or ""
+            small = detail.record.size <= TREE_LIMIT
+            tree = payload if small else None
+            pretty = None
+            if payload is not None and not small:
+                pretty = orjson.dumps(payload, option=orjson.OPT_INDENT_2).decode()[:TEXT_LIMIT]
         return self.render(
             request,
             session,
             "delivery.html",
             d=view,
-            tree=payload if small else None,
+            tree=tree,
             pretty=pretty,
-            raw=(view.payload or "")[:TEXT_LIMIT],
+            raw=raw,
+            size=len(body),
+            cut=len(body) > TEXT_LIMIT,
             replayable=detail.record.status == "accepted" and bool(detail.body),
             finished=FINISHED_JOB_STATUSES,
         )
@@ -219,6 +231,12 @@ class Dashboard:
             Route("/jobs/{id}/retry", self.action(self.retry), methods=["POST"]),
             *self.forms.routes(),
         ]
+
+
+def _first_text(body: Body) -> str:
+    """The body's first TEXT_LIMIT bytes as text, less a character the cut splits."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    return decoder.decode(memoryview(body)[:TEXT_LIMIT], final=False)
 
 
 def _query(request: Request) -> str:
