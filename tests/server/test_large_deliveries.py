@@ -17,6 +17,7 @@ from typing import Any
 import deliveries
 import pytest
 from test_corpus_deliveries import ALL_FILES, name, request_for
+from test_corpus_deliveries import CONFIG as CORPUS_CONFIG
 
 from conftest import CORPUS, SECRET, LiveServer, start_server, write_config
 from hookd.config import Config, load_config
@@ -26,64 +27,50 @@ from hookd.core.payload_reads import Reads
 from hookd.core.signatures import sign
 from hookd.intake import plan
 
-# Hooks reading the payload every way a rule can: filters, `if:` through names, `payload`,
-# methods, filters, loops and computed keys, and concurrency groups.
-CONFIG = """
-server:
-  port: 0
-  database: sqlite:///hookd.db
-endpoints:
-  github:
-    forge: github
-    secret: "It's a Secret to Everybody"
-  ghes:
-    forge: github
-    secret: "It's a Secret to Everybody"
-  gitlab:
-    forge: gitlab
-    secret: gitlab-token-1
-  gitea:
-    forge: gitea
-    secret: gitea-secret
-hooks:
-""" + "".join(
-    f"""
-  {endpoint}-{index}:
-    endpoint: {endpoint}
-{rule}
-    run: ["true"]
-"""
-    for endpoint in ("github", "ghes", "gitlab", "gitea")
-    for index, rule in enumerate(
-        [
-            "    on: {push: {branches: [main, 'release/**'], paths: ['**.md', 'src/**']}}",
-            "    on: {push: {tags: ['v*']}}",
-            "    on: {pull_request: {types: [opened, synchronize, closed], branches: [main]}}",
-            "    on: '*'\n    if: repository.owner.login != 'nobody' and sender.login is defined",
-            "    on: '*'\n    if: head_commit.message.startswith('Merge')",
-            "    on: '*'\n    if: commits | length > 1",
-            "    on: '*'\n    if: payload.pull_request.labels | map(attribute='name') | list",
-            "    on: '*'\n    if: object_attributes.state == 'opened' and user.username",
-            "    on: '*'\n    if: payload['repository'][hookd.event] is not defined",
-            "    on: [issues, issue_comment]\n    if: issue.user.login == comment.user.login",
-            "    on: '*'\n    concurrency: {group: '{{ repository.full_name }}/{{ ref }}'}",
-            "    on: push\n    concurrency:\n"
-            "      group: '{% for c in commits %}{{ c.author.name }}{% endfor %}'",
-            "    on: release\n    if: release.assets[0].name is defined",
-        ]
+# Rules reading the payload only through `on:` filters: what hookd reads itself shows.
+FILTER_RULES = [
+    "    on: {push: {branches: [main, 'release/**'], paths: ['**.md', 'src/**']}}",
+    "    on: {push: {tags: ['v*']}}",
+    "    on: {create: {branches: ['**']}, delete: {tags: ['v*']}}",
+    "    on: {pull_request: {types: [opened, synchronize, closed], branches: [main]}}",
+]
+# Rules reading the payload every way `if:` and templates can: names, `payload`, methods,
+# filters, loops, computed keys, and concurrency groups.
+TEMPLATE_RULES = [
+    "    on: '*'\n    if: repository.owner.login != 'nobody' and sender.login is defined",
+    "    on: '*'\n    if: head_commit.message.startswith('Merge')",
+    "    on: '*'\n    if: commits | length > 1",
+    "    on: '*'\n    if: payload.pull_request.labels | map(attribute='name') | list",
+    "    on: '*'\n    if: object_attributes.state == 'opened' and user.username",
+    "    on: '*'\n    if: payload['repository'][hookd.event] is not defined",
+    "    on: [issues, issue_comment]\n    if: issue.user.login == comment.user.login",
+    "    on: '*'\n    concurrency: {group: '{{ repository.full_name }}/{{ ref }}'}",
+    "    on: push\n    concurrency:\n"
+    "      group: '{% for c in commits %}{{ c.author.name }}{% endfor %}'",
+    "    on: release\n    if: release.assets[0].name is defined",
+]
+
+
+def config_text(rules: list[str]) -> str:
+    """The corpus test's endpoints (request_for sends to them), each with a hook per rule."""
+    hooks = "".join(
+        f"  {endpoint}-{index}:\n    endpoint: {endpoint}\n{rule}\n    run: ['true']\n"
+        for endpoint in ("github", "ghes", "gitlab", "gitea")
+        for index, rule in enumerate(rules)
     )
-)
+    return CORPUS_CONFIG[: CORPUS_CONFIG.index("hooks:")] + "hooks:\n" + hooks
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+@pytest.fixture(scope="module", params=["filters", "templates"])
+def config(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    rules = FILTER_RULES if request.param == "filters" else FILTER_RULES + TEMPLATE_RULES
     directory = tmp_path_factory.mktemp("large")
-    return load_config(write_config(directory, CONFIG), {})
+    return load_config(write_config(directory, config_text(rules)), {})
 
 
 def receive(
     config: Config, endpoint: str, headers: dict[str, str], body: bytes, reads: Reads | None
-):
+) -> Delivery | Rejection:
     spec = config.specs[endpoint]
     reception = forges.begin_delivery(
         spec if reads is None else replace(spec, reads=reads), Headers(headers.items())
@@ -93,30 +80,82 @@ def receive(
     return reception.finish(body)
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=name)
-def test_a_scanned_payload_decides_as_the_whole_one(
-    config: Config, path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    endpoint, headers, _ = request_for(path, str(uuid.uuid4()))
-    body = path.read_bytes()
+def assert_decides_as_whole(
+    config: Config, endpoint: str, headers: dict[str, str], body: bytes
+) -> Delivery:
+    """Receive `body` parsed whole and scanned; the facts and the plan must be the same.
+    Returns the scanned delivery."""
     whole = receive(config, endpoint, headers, body, Reads.everything())
-    monkeypatch.setattr(forges, "PARTIAL_ABOVE", 0)
-    scanned = receive(config, endpoint, headers, body, None)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(forges, "PARTIAL_ABOVE", 0)
+        scanned = receive(config, endpoint, headers, body, None)
     assert isinstance(whole, Delivery) and isinstance(scanned, Delivery)
     facts = ("event", "action", "delivery_id", "repository", "ref", "sha")
     assert [getattr(scanned, fact) for fact in facts] == [getattr(whole, fact) for fact in facts]
     assert plan(config, scanned) == plan(config, whole)
     assert len(json.dumps(scanned.payload)) <= len(json.dumps(whole.payload))
+    return scanned
 
 
-def test_a_scanned_payload_holds_only_what_the_rules_read(
-    config: Config, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("path", ALL_FILES, ids=name)
+def test_a_scanned_payload_decides_as_the_whole_one(config: Config, path: Path) -> None:
+    endpoint, headers, _ = request_for(path, str(uuid.uuid4()))
+    assert_decides_as_whole(config, endpoint, headers, path.read_bytes())
+
+
+# Payloads where a path hookd reads itself decides a fact or a filter, and the corpus has
+# none: a GitLab merge request updated with new commits (`oldrev`), a GitLab push whose
+# `after` is empty (`checkout_sha`), GitLab's older `repository.path_with_namespace`, and
+# changed files listed only as modified, only as removed, only as added.
+HOOKD_READS_CASES = [
+    deliveries.gitlab(
+        "Merge Request Hook",
+        {
+            "object_kind": "merge_request",
+            "object_attributes": {
+                "action": "update", "oldrev": "0a1b", "target_branch": "main",
+                "last_commit": {"id": "c0ffee"},
+            },
+            "project": {"path_with_namespace": "group/project"},
+        },
+    ),
+    deliveries.gitlab(
+        "Push Hook",
+        {
+            "object_kind": "push", "ref": "refs/heads/main", "after": "", "checkout_sha": "c5",
+            "repository": {"path_with_namespace": "group/legacy"},
+            "commits": [{"added": [], "modified": ["src/app.py"], "removed": []}],
+        },
+    ),
+    *(
+        deliveries.github(
+            "push",
+            {
+                "ref": "refs/heads/main", "after": "a1", "repository": {"full_name": "o/r"},
+                "commits": [{"added": [], "modified": [], "removed": [], key: ["docs/a.md"]}],
+            },
+        )
+        for key in ("removed", "added")
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "outgoing", HOOKD_READS_CASES, ids=["oldrev", "checkout_sha", "removed", "added"]
+)
+def test_a_scanned_payload_decides_as_the_whole_one_on_what_hookd_reads(
+    config: Config, outgoing: deliveries.Outgoing
 ) -> None:
+    endpoint = outgoing.path.removeprefix("/hooks/")
+    scanned = assert_decides_as_whole(config, endpoint, outgoing.headers, outgoing.body)
+    assert plan(config, scanned).jobs, "the case should match a hook"
+
+
+def test_a_scanned_payload_holds_only_what_the_rules_read(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, config_text(FILTER_RULES + TEMPLATE_RULES)), {})
     path = CORPUS / "github" / "push" / "payload.json"
     endpoint, headers, _ = request_for(path, str(uuid.uuid4()))
-    monkeypatch.setattr(forges, "PARTIAL_ABOVE", 0)
-    scanned = receive(config, endpoint, headers, path.read_bytes(), None)
-    assert isinstance(scanned, Delivery)
+    scanned = assert_decides_as_whole(config, endpoint, headers, path.read_bytes())
     whole = json.loads(path.read_bytes())
     assert {"pusher", "compare", "before"} <= set(whole)
     assert not {"pusher", "compare", "before"} & set(scanned.payload)
