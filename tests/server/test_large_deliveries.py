@@ -175,9 +175,10 @@ hooks:
   deploy:
     on: {push: {branches: [main]}}
     if: head_commit.message != 'skip'
-    env: {BRANCH: "{{ ref | branch }}"}
+    env: {PUSHER: "{{ pusher.name }}"}
+    cwd: "{{ '/tmp' if head_commit.timestamp else '/nowhere' }}"
     run: >-
-      sh -c 'sha256sum < "$HOOKD_PAYLOAD" && echo "$1 $BRANCH $HOOKD_REPOSITORY"'
+      sh -c 'sha256sum < "$HOOKD_PAYLOAD" && echo "$1 $PUSHER $PWD $HOOKD_REPOSITORY"'
       sh "{{ head_commit.id }}"
 """
 
@@ -212,7 +213,7 @@ def test_a_large_delivery_runs_its_hook_with_the_whole_body(live: LiveServer) ->
     head, repository = payload["head_commit"]["id"], payload["repository"]["full_name"]
     digest = hashlib.sha256(outgoing.body).hexdigest()
     output = deliveries.hookd_output(live, "logs", job["id"]).decode()
-    assert output == f"{digest}  -\n{head} main {repository}\n"
+    assert output == f"{digest}  -\n{head} {payload['pusher']['name']} /tmp {repository}\n"
     shown = deliveries.hookd_json(live, "show", answer["id"])
     assert shown["payload"] == outgoing.body.decode()
 
