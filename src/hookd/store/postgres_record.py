@@ -79,7 +79,8 @@ async def insert_delivery(
 ) -> Recorded:
     """Store a delivery and its jobs, or a duplicate row if its endpoint already accepted
     its forge id. Jobs in concurrency groups need a transaction holding their groups' locks,
-    in which older queued jobs of the group are replaced; other jobs need one statement."""
+    in which older queued jobs of the group are replaced; other jobs need one statement. A
+    body over BODY_PIECE is sent first, in a transaction holding the whole."""
     delivery_id = new_id()
     hooks = tuple(job.hook for job in jobs)
     values = _values(delivery_id, delivery, received_at, remote_addr, trace_json, hooks)
@@ -89,11 +90,12 @@ async def insert_delivery(
     # The pieces go into a large object, which the insert reads on the server; one
     # transaction holds it all, and the object is gone when it commits.
     async with connection.transaction():
-        values["body"], values["body_object"] = None, await _upload(connection, delivery.body)
+        body_object = await _upload(connection, delivery.body)
+        values.update(body=None, body_object=body_object)
         recorded = await _insert_delivery(
             connection, delivery, received_at, remote_addr, jobs, values
         )
-        await connection.execute("SELECT lo_unlink(%s::oid)", (values["body_object"],))
+        await connection.execute("SELECT lo_unlink(%s::oid)", (body_object,))
     return recorded
 
 
@@ -117,6 +119,7 @@ async def _insert_delivery(
     jobs: Sequence[NewJob],
     values: dict[str, Any],
 ) -> Recorded:
+    """The insert of `insert_delivery`, with the values of its row."""
     delivery_id = values["id"]
     hooks = tuple(job.hook for job in jobs)
     groups = sorted({job.concurrency_group for job in jobs if job.concurrency_group is not None})

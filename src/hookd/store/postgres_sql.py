@@ -61,7 +61,7 @@ SELECT {_LIST_COLUMNS}, d.content_type, d.headers,
 FROM deliveries d WHERE d.id = %s
 """
 
-_BODY_PIECE = "SELECT substring(body FROM %s FOR %s) FROM deliveries WHERE id = %s"
+_SELECT_BODY_PIECE = "SELECT substring(body FROM %s FOR %s) FROM deliveries WHERE id = %s"
 
 
 async def select_delivery(connection: Connection, delivery_id: str) -> DeliveryDetail:
@@ -87,7 +87,7 @@ async def _read_body(connection: Connection, delivery_id: str, size: int) -> byt
     body = bytearray(size)
     cursor = connection.cursor(binary=True)
     for start in range(0, size, BODY_PIECE):
-        await cursor.execute(_BODY_PIECE, (start + 1, BODY_PIECE, delivery_id))
+        await cursor.execute(_SELECT_BODY_PIECE, (start + 1, BODY_PIECE, delivery_id))
         row = await cursor.fetchone()
         if row is None:
             raise NotFound(f"no delivery {delivery_id}")

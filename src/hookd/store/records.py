@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, overload
 
+from hookd.core.delivery import Body
+
 DELIVERY_STATUSES = ("accepted", "duplicate", "rejected")
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancelled")
 FINISHED_JOB_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
@@ -132,7 +134,7 @@ class DeliveryDetail:
     record: DeliveryRecord
     content_type: str | None
     headers: tuple[tuple[str, str], ...]
-    body: bytes | bytearray | None = field(repr=False)
+    body: Body | None = field(repr=False)
     trace: tuple[dict[str, Any], ...]
     forge_event: str | None
 

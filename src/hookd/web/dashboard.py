@@ -130,7 +130,8 @@ class Dashboard:
         detail = await self.store.get_delivery(delivery_id)
         jobs = await self.store.list_jobs(JobQuery(limit=MAX_JOBS, delivery_id=delivery_id))
         body = detail.body or b""
-        if len(body) > TEXT_LIMIT:
+        cut = len(body) > TEXT_LIMIT
+        if cut:
             # Only the first MiB, raw: parsing and printing all of a 25 MB body to show one
             # would take several times its size.
             view = delivery_detail(self.config, replace(detail, body=None), jobs)
@@ -152,7 +153,7 @@ class Dashboard:
             pretty=pretty,
             raw=raw,
             size=len(body),
-            cut=len(body) > TEXT_LIMIT,
+            cut=cut,
             replayable=detail.record.status == "accepted" and bool(detail.body),
             finished=FINISHED_JOB_STATUSES,
         )
