@@ -16,6 +16,7 @@ import httpx
 import pytest
 from relaying import Live, create_channel, read_events, run_relay_cli
 
+from hookd.relay.quota import Allowance, Intake, Quotas, duration_text, size_text
 from hookd.relay.storage import RelayStorage, Usage
 from hookd.relay.wire import MAX_EVENT_ID, parse_event_id
 
@@ -163,6 +164,35 @@ def test_parses_only_plain_ascii_event_ids_in_range() -> None:
         assert parse_event_id(bad) is None, bad
 
 
+def test_an_allowance_refills_evenly_and_a_spend_past_empty_is_paid_back_first() -> None:
+    allowance = Allowance(60, now=0.0)
+    assert allowance.wait(60, now=0.0) is None
+    allowance.spend(90, now=0.0)
+    assert allowance.wait(1, now=0.0) == pytest.approx(31.0)
+    assert allowance.wait(1, now=31.0) is None
+    assert allowance.wait(500, now=31.0) == pytest.approx(59.0), "at most a minute's worth"
+    assert allowance.wait(2, now=20.0) == pytest.approx(1.0), "a clock set back refills nothing"
+
+
+def test_intake_forgets_the_least_recent_channel_first_and_says_which_quota() -> None:
+    intake = Intake(Quotas(channel_requests=1), now=0.0, max_channels=2)
+    assert intake.admit("a", 10, now=0.0) is None
+    refusal = intake.admit("a", 10, now=1.0)
+    assert refusal is not None
+    assert refusal.sentence == (
+        "This channel takes at most 1 requests a minute; send it again in 59 s."
+    )
+    assert refusal.retry_after == pytest.approx(59.0)
+    assert intake.admit("b", 10, now=1.0) is None
+    assert intake.admit("c", 10, now=1.0) is None
+    assert intake.admit("a", 10, now=1.0) is None, "a was forgotten: a fresh minute"
+    assert size_text(100 * KB) == "100 KB"
+    assert size_text(1000) == "1000 B"
+    assert duration_text(72 * 3600) == "72 h"
+    assert duration_text(120.0) == "2 min"
+    assert duration_text(90.0) == "90 s"
+
+
 def guess(url: str, count: int, threads: int = 10) -> list[httpx.Response]:
     """`count` wrong subscriber tokens sent to `url`'s stream, all at once from `threads`
     clients."""
@@ -190,7 +220,7 @@ def guess(url: str, count: int, threads: int = 10) -> list[httpx.Response]:
 def test_guessing_tokens_gets_429_and_the_right_token_works_after_retry_after(
     live: Live,
 ) -> None:
-    relay = live.relay("--admin-token", ADMIN, "--auth-failures", "5", "--auth-window", "5s")
+    relay = live.relay("--admin-token", ADMIN, "--auth-failures", "5", "--auth-window", "10s")
     url, token = create_channel(relay.url, ADMIN)
     auth = {"Authorization": f"Bearer {token}"}
 
