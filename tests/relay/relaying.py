@@ -26,9 +26,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from conftest import SECRET, LiveServer, start_server, write_config
+from hookd.cli import main
 
 DEADLINE = 20.0
 
@@ -145,6 +147,19 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def run_relay_cli(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """`hookd relay ARGS` in this process, for arguments it refuses before serving."""
+    monkeypatch.delenv("HOOKD_RELAY_TOKEN", raising=False)
+    monkeypatch.setattr(sys, "argv", ["hookd", "relay", "--port", "0", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    captured = capsys.readouterr()
+    assert "listening on" not in captured.out
+    return int(exited.value.code or 0), captured.err
 
 
 def create_channel(relay_url: str, admin_token: str | None = None) -> tuple[str, str]:

@@ -7,16 +7,13 @@ import base64
 import json
 import re
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from relaying import Live, Proc, create_channel, read_events, wait_for
-
-from hookd.cli import main
+from relaying import Live, Proc, create_channel, read_events, run_relay_cli, wait_for
 
 ODD_BYTES = b"\x00\xff binary \r\n\xfe{not json"
 ADMIN = "admin-secret"
@@ -205,19 +202,6 @@ def test_creating_channels_needs_the_admin_token_when_one_is_set(strict: Proc) -
     assert wrong.status_code == 401
     create_channel(strict.url, admin_token=ADMIN)
     assert ADMIN not in strict.log()
-
-
-def run_relay_cli(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str]:
-    """`hookd relay ARGS` in this process, for arguments it refuses before serving."""
-    monkeypatch.delenv("HOOKD_RELAY_TOKEN", raising=False)
-    monkeypatch.setattr(sys, "argv", ["hookd", "relay", "--port", "0", *args])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    captured = capsys.readouterr()
-    assert "listening on" not in captured.out
-    return int(exited.value.code or 0), captured.err
 
 
 def test_refuses_to_listen_beyond_loopback_without_an_admin_token(

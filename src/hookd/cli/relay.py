@@ -15,6 +15,7 @@ import click
 import httpx
 import uvicorn
 import uvloop
+from click.decorators import FC
 
 from hookd.cli.options import config_option, read_config
 from hookd.cli.send import local_url
@@ -30,11 +31,16 @@ from hookd.relay.github_hooks import (
     github_client,
     plan_registration,
 )
+from hookd.relay.quota import Quotas
 from hookd.relay.server import RelayApp, RelaySettings
 from hookd.relay.smee import SmeeChannel, is_smee_url
 from hookd.relay.storage import RelayStorage
 
 T = TypeVar("T")
+
+# An admin token anyone on the network may try: long enough that guessing it, even
+# unthrottled, is hopeless (a random one has ~6 bits a character).
+MIN_ADMIN_TOKEN = 16
 
 RESIGN_WARNING = (
     "warning: --resign re-signs every delivery with the local endpoint's secret, so hookd "
@@ -43,13 +49,29 @@ RESIGN_WARNING = (
 )
 
 
+def _quota_option(name: str, default: int | str, sentence: str) -> Callable[[FC], FC]:
+    """An option for one of the relay's quotas, named as its `Quotas` field: a count when
+    `default` is one, else a size."""
+    env = f"HOOKD_RELAY_{name.upper().replace('-', '_')}"
+    return click.option(
+        f"--{name}",
+        name.replace("-", "_"),
+        type=click.IntRange(min=1) if isinstance(default, int) else str,
+        default=default,
+        show_default=True,
+        envvar=env,
+        help=f"{sentence} [env: {env}].",
+    )
+
+
 @click.command()
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
     envvar="HOOKD_RELAY_HOST",
-    help="Address to listen on [env: HOOKD_RELAY_HOST]; beyond loopback --admin-token is required.",
+    help="Address to listen on [env: HOOKD_RELAY_HOST]; beyond loopback an --admin-token "
+    f"of at least {MIN_ADMIN_TOKEN} characters is required.",
 )
 @click.option(
     "--port",
@@ -93,6 +115,28 @@ RESIGN_WARNING = (
     help="Base of channel URLs, e.g. https://relay.example.com [env: HOOKD_RELAY_PUBLIC_URL; "
     "default: the URL a channel is created through].",
 )
+@_quota_option("channel-requests", 600, "Requests a minute one channel takes; more get 429")
+@_quota_option("channel-bytes", "100MB", "Bytes a minute one channel takes; more get 429")
+@_quota_option("channel-storage", "1GB", "Bytes one channel stores; more get 507")
+@_quota_option("total-requests", 6000, "Requests a minute all channels take; more get 429")
+@_quota_option("total-bytes", "1GB", "Bytes a minute all channels take; more get 429")
+@_quota_option("total-storage", "10GB", "Bytes all channels store; more get 507")
+@click.option(
+    "--auth-failures",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    envvar="HOOKD_RELAY_AUTH_FAILURES",
+    help="Wrong tokens (subscriber or admin) one address may send within --auth-window "
+    "before it gets 429; 0 turns this off [env: HOOKD_RELAY_AUTH_FAILURES].",
+)
+@click.option(
+    "--auth-window",
+    default="1m",
+    show_default=True,
+    envvar="HOOKD_RELAY_AUTH_WINDOW",
+    help="The window --auth-failures counts in [env: HOOKD_RELAY_AUTH_WINDOW].",
+)
 def relay(
     host: str,
     port: int,
@@ -101,22 +145,27 @@ def relay(
     retention: str,
     max_body: str,
     public_url: str | None,
+    auth_failures: int,
+    auth_window: str,
+    **quotas: int | str,
 ) -> None:
     """Run a relay: channels a forge posts to, read by `hookd forward` on your laptop.
 
     Create a channel with `POST /channels`; it answers the URL to give the forge and the
     token a subscriber needs.
     """
-    if not admin_token and not is_loopback(host):
-        raise click.UsageError(
-            f"--host {host}: set --admin-token (or HOOKD_RELAY_TOKEN) when listening beyond "
-            "loopback, so that strangers cannot create channels"
-        )
+    _check_admin_token(host, admin_token)
+    window = _parsed(parse_duration, auth_window, "--auth-window")
+    if window <= 0:
+        raise click.BadParameter("the window must be longer than 0 s", param_hint="--auth-window")
     settings = RelaySettings(
         max_body=_parsed(parse_size, max_body, "--max-body"),
         retention=_parsed(parse_duration, retention, "--retention"),
         admin_token=admin_token or None,
         public_url=public_url,
+        quotas=_quotas(quotas),
+        auth_failures=auth_failures,
+        auth_window=window,
     )
     storage = RelayStorage(database)
     storage.create()  # a database that cannot be opened is one sentence, before serving
@@ -155,6 +204,39 @@ class _RelayServer(uvicorn.Server):
         super().handle_exit(sig, frame)
         # Called by signal.signal in the loop's thread, between two of its steps.
         asyncio.get_running_loop().call_soon_threadsafe(self.relay.end_streams)
+
+
+def _check_admin_token(host: str, admin_token: str | None) -> None:
+    """Refuse, before anything binds, to listen beyond loopback with no admin token or one
+    short enough to guess."""
+    if is_loopback(host):
+        return
+    if not admin_token:
+        raise click.UsageError(
+            f"--host {host}: set --admin-token (or HOOKD_RELAY_TOKEN) when listening beyond "
+            "loopback, so that strangers cannot create channels"
+        )
+    if len(admin_token) < MIN_ADMIN_TOKEN:
+        raise click.UsageError(
+            f"--host {host}: the admin token is shorter than {MIN_ADMIN_TOKEN} characters; a "
+            "relay that listens beyond loopback needs a longer one, so that it cannot be "
+            "guessed (make one with: python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))')"
+        )
+
+
+def _quotas(options: dict[str, int | str]) -> Quotas:
+    """The quotas from their options: counts as they are, sizes parsed."""
+    values = {
+        name: value
+        if isinstance(value, int)
+        else _parsed(parse_size, value, f"--{name.replace('_', '-')}")
+        for name, value in options.items()
+    }
+    try:
+        return Quotas(**values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def _parsed(parse: Callable[[str], T], text: str, option: str) -> T:

@@ -10,13 +10,17 @@
   acknowledged last.
 - `POST <url>/ack` `{"id": N, "subscriber": NAME}`: NAME handled everything up to N.
 
-A wrong token and an unknown channel get the same 401: a stranger learns nothing.
+A wrong token and an unknown channel get the same 401: a stranger learns nothing. An
+address that sent `auth_failures` wrong tokens (subscriber or admin) within `auth_window`
+gets 429 until the oldest of them is that old, whatever token it sends. Deliveries beyond
+a rate quota get 429 with Retry-After, beyond a storage quota 507 (`hookd.relay.quota`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
 import re
@@ -31,14 +35,23 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from hookd.core.ratelimit import FailureLimiter, retry_after_header
 from hookd.errors import StoreError
-from hookd.relay.storage import RelayStorage
-from hookd.relay.wire import encode_relayed
+from hookd.relay.bell import Bell
+from hookd.relay.quota import Intake, Quotas, Refusal, storage_refusal
+from hookd.relay.storage import QuotaScope, RelayStorage, Usage
+from hookd.relay.wire import MAX_EVENT_ID, encode_relayed, is_event_id, parse_event_id
 
 log = logging.getLogger("hookd.relay")
 
 CHANNEL_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SUBSCRIBER = 200
+MAX_ACK = 4096
+# A refusal sent before the body was read closes the connection rather than read the
+# rest, unless the body is small: then it has most likely arrived already, and closing
+# on a client still sending could cost it the answer.
+CLOSE = {"Connection": "close"}
+SMALL_BODY = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,47 +64,13 @@ class RelaySettings:
     admin_token: str | None = field(default=None, repr=False)
     public_url: str | None = None
     keepalive: float = 15.0
+    quotas: Quotas = field(default_factory=Quotas)
+    auth_failures: int = 10
+    auth_window: float = 60.0
 
     @property
     def prune_every(self) -> float:
         return min(60.0, max(0.5, self.retention / 4))
-
-
-class Bell:
-    """Wakes a channel's subscribers when a request arrives. Take `listen` before reading
-    the store and `wait` on it after, so a request stored in between is not missed."""
-
-    def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
-        self.closed = False
-
-    def listen(self, channel: str) -> asyncio.Event:
-        if self.closed:
-            rung = asyncio.Event()
-            rung.set()
-            return rung
-        return self._events.setdefault(channel, asyncio.Event())
-
-    def close(self) -> None:
-        """Wake every subscriber for good: the server is stopping."""
-        self.closed = True
-        for event in self._events.values():
-            event.set()
-        self._events.clear()
-
-    def ring(self, channel: str) -> None:
-        event = self._events.pop(channel, None)
-        if event is not None:
-            event.set()
-
-    @staticmethod
-    async def wait(event: asyncio.Event, timeout: float) -> bool:
-        """True when rung, False when `timeout` seconds passed first."""
-        try:
-            await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
 
 
 def error(status: int, sentence: str, headers: dict[str, str] | None = None) -> Response:
@@ -99,6 +78,7 @@ def error(status: int, sentence: str, headers: dict[str, str] | None = None) -> 
 
 
 UNAUTHORIZED = "This channel's events need its subscriber token: Authorization: Bearer <token>."
+BAD_LAST_EVENT_ID = f"Last-Event-ID must be an event id: a whole number from 0 to {MAX_EVENT_ID}."
 
 
 class RelayApp:
@@ -114,6 +94,8 @@ class RelayApp:
         self.settings = settings
         self.clock = clock
         self.bell = Bell()
+        self.intake = Intake(settings.quotas, clock())
+        self.guesses = FailureLimiter(settings.auth_failures, settings.auth_window)
         self.app = Starlette(
             routes=[
                 Route("/healthz", self.healthz),
@@ -162,13 +144,21 @@ class RelayApp:
 
     async def create_channel(self, request: Request) -> Response:
         admin = self.settings.admin_token
-        if admin is not None and not _token_is(_bearer(request), admin):
-            return error(
-                401,
-                "Creating a channel needs the relay's admin token: "
-                "Authorization: Bearer <admin token>.",
-                {"WWW-Authenticate": "Bearer"},
-            )
+        if admin is not None:
+            client, now = self._client(request), self.clock()
+            held = self._held_back(client, now)
+            if held is not None:
+                return held
+            token = _bearer(request)
+            if not _token_is(token, admin):
+                if token is not None:
+                    self.guesses.fail(client, now)
+                return error(
+                    401,
+                    "Creating a channel needs the relay's admin token: "
+                    "Authorization: Bearer <admin token>.",
+                    {"WWW-Authenticate": "Bearer"},
+                )
         try:
             channel, token = await self.storage.create_channel(self.clock())
         except StoreError as exc:
@@ -179,7 +169,8 @@ class RelayApp:
 
     async def receive(self, request: Request) -> Response:
         channel = request.path_params["channel"]
-        if not CHANNEL_ID.fullmatch(channel) or not await self.storage.channel_exists(channel):
+        usage = await self.storage.usage(channel) if CHANNEL_ID.fullmatch(channel) else None
+        if usage is None:
             return await _not_found(request, None)
         if request.method != "POST":
             return error(
@@ -188,41 +179,115 @@ class RelayApp:
                 "Subscribers read its /events.",
                 {"Allow": "POST"},
             )
+        refused = self._admit(request, channel, usage)
+        if refused is not None:
+            return refused
         body = await _read_capped(request, self.settings.max_body)
+        size = self.settings.max_body if body is None else len(body)
+        self.intake.spend(channel, size, self.clock())
         if body is None:
-            return error(413, f"The body is larger than {self.settings.max_body} bytes.")
+            return self._too_large()
+        return await self._store(request, channel, body)
+
+    def _admit(self, request: Request, channel: str, usage: Usage) -> Response | None:
+        """The answer refusing a delivery before its body is read, or None to read it."""
+        declared = _content_length(request)
+        if declared is not None and declared > self.settings.max_body:
+            return self._too_large()
+        size = declared or 0
+        refusal = self.intake.admit(channel, size, self.clock())
+        if refusal is None:
+            quotas = self.settings.quotas
+            if usage.channel + max(size, 1) > quotas.channel_storage:
+                refusal = self._full("channel")
+            elif usage.total + max(size, 1) > quotas.total_storage:
+                refusal = self._full("total")
+        if refusal is None:
+            return None
+        closing = {} if declared is not None and declared <= SMALL_BODY else CLOSE
+        if refusal.retry_after is None:
+            return error(507, refusal.sentence, closing)
+        wait = retry_after_header(refusal.retry_after)
+        return error(429, refusal.sentence, {"Retry-After": wait, **closing})
+
+    def _full(self, scope: QuotaScope) -> Refusal:
+        return storage_refusal(scope, self.settings.quotas, self.settings.retention)
+
+    def _too_large(self) -> Response:
+        return error(413, f"The body is larger than {self.settings.max_body} bytes.", CLOSE)
+
+    async def _store(self, request: Request, channel: str, body: bytes) -> Response:
         headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
         query = request.scope.get("query_string", b"").decode("latin-1")
+        quotas = Usage(self.settings.quotas.channel_storage, self.settings.quotas.total_storage)
         try:
             seq = await self.storage.add_request(
-                channel, request.method, query, headers, body, self.clock()
+                channel, request.method, query, headers, body, self.clock(), quotas
             )
         except StoreError as exc:
             log.error("could not store a request for channel %s…: %s", channel[:8], exc)
             return error(503, "The relay could not store the request; send it again.")
+        if isinstance(seq, str):
+            log.warning("channel %s…: refused a request, the %s storage is full", channel[:8], seq)
+            return error(507, self._full(seq).sentence)
         self.bell.ring(channel)
         log.info("channel %s…: stored request %d (%d bytes)", channel[:8], seq, len(body))
         return JSONResponse({"status": "stored", "id": seq}, status_code=202)
 
-    async def _subscriber_channel(self, request: Request) -> str | None:
-        """The channel named in the path if the request carries its token, else None."""
+    def _client(self, request: Request) -> str | None:
+        """The client's address; behind a proxy on this machine, uvicorn has taken it from
+        the proxy's X-Forwarded-For (its proxy headers, trusted from loopback)."""
+        return request.client.host if request.client else None
+
+    def _held_back(self, client: str | None, now: float) -> Response | None:
+        """429 for a client that sent too many wrong tokens lately, else None."""
+        wait = self.guesses.retry_after(client, now)
+        if wait is None:
+            return None
+        seconds = retry_after_header(wait)
+        return error(
+            429,
+            f"Too many wrong tokens came from your address; try again in {seconds} s.",
+            {"Retry-After": seconds},
+        )
+
+    async def _subscriber_channel(self, request: Request) -> str | Response:
+        """The channel named in the path if the request carries its token, else the answer
+        refusing it (a wrong token counts against the client's address)."""
         channel: str = request.path_params["channel"]
         token = _bearer(request)
-        if token is None or not CHANNEL_ID.fullmatch(channel):
-            return None
-        return channel if await self.storage.authorized(channel, token) else None
+        valid = (
+            token is not None
+            and CHANNEL_ID.fullmatch(channel) is not None
+            and await self.storage.authorized(channel, token)
+        )
+        # Held back or not is decided after the lookup, with no await until the failure is
+        # counted: concurrent guesses from one address cannot all pass before any counts.
+        client, now = self._client(request), self.clock()
+        held = self._held_back(client, now)
+        if held is not None:
+            return held
+        if valid:
+            return channel
+        if token is not None:
+            self.guesses.fail(client, now)
+        return error(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
 
     async def events(self, request: Request) -> Response:
         channel = await self._subscriber_channel(request)
-        if channel is None:
-            return error(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
+        if isinstance(channel, Response):
+            return channel
         subscriber = request.query_params.get("subscriber") or "default"
         if len(subscriber) > MAX_SUBSCRIBER:
             return error(400, f"A subscriber name has at most {MAX_SUBSCRIBER} characters.")
         last = request.headers.get("last-event-id", "").strip()
-        cursor = (
-            int(last) if last.isdigit() else await self.storage.acknowledged(channel, subscriber)
-        )
+        if last:
+            resumed = parse_event_id(last)
+            if resumed is None:
+                return error(400, BAD_LAST_EVENT_ID)
+            cursor = resumed
+        else:
+            cursor = await self.storage.acknowledged(channel, subscriber)
         log.info("channel %s…: %s subscribed after %d", channel[:8], subscriber, cursor)
         return StreamingResponse(
             self._stream(channel, cursor),
@@ -244,9 +309,12 @@ class RelayApp:
 
     async def acknowledge(self, request: Request) -> Response:
         channel = await self._subscriber_channel(request)
-        if channel is None:
-            return error(401, UNAUTHORIZED, {"WWW-Authenticate": "Bearer"})
-        parsed = _parse_ack(await request.body())
+        if isinstance(channel, Response):
+            return channel
+        body = await _read_capped(request, MAX_ACK)
+        if body is None:
+            return error(413, f"An acknowledgement is at most {MAX_ACK} bytes of JSON.", CLOSE)
+        parsed = _parse_ack(body)
         if isinstance(parsed, str):
             return error(400, parsed)
         seq, subscriber = parsed
@@ -267,8 +335,11 @@ def _parse_ack(body: bytes) -> tuple[int, str] | str:
     if not isinstance(content, dict):
         content = {}
     seq, subscriber = content.get("id"), content.get("subscriber", "default")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        return 'Expected JSON {"id": <event id>, "subscriber": "<name>"}.'
+    if not is_event_id(seq):
+        return (
+            'Expected JSON {"id": <event id>, "subscriber": "<name>"}, the event id a whole '
+            f"number from 0 to {MAX_EVENT_ID}."
+        )
     if not isinstance(subscriber, str) or not 0 < len(subscriber) <= MAX_SUBSCRIBER:
         return f"A subscriber name has 1 to {MAX_SUBSCRIBER} characters."
     return seq, subscriber
@@ -280,14 +351,24 @@ def _bearer(request: Request) -> str | None:
 
 
 def _token_is(sent: str | None, expected: str) -> bool:
-    presented = (sent or "").encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(presented, expected.encode("utf-8", "surrogateescape"))
+    """Whether `sent` is `expected`, in time that tells nothing of either (their digests
+    are compared, so not even the length shows)."""
+    presented = hashlib.sha256((sent or "").encode("utf-8", "surrogateescape")).digest()
+    wanted = hashlib.sha256(expected.encode("utf-8", "surrogateescape")).digest()
+    return hmac.compare_digest(presented, wanted) and sent is not None
+
+
+def _content_length(request: Request) -> int | None:
+    """The declared body length (the HTTP parser has checked it is a number), or None."""
+    declared = request.headers.get("content-length", "").strip()
+    return int(declared) if declared.isascii() and declared.isdigit() else None
 
 
 async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The request's body, or None as soon as it is larger than `cap` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
+    """The request's body, read piece by piece as it arrives, or None as soon as it is
+    larger than `cap` bytes (at once when its declared length is)."""
+    declared = _content_length(request)
+    if declared is not None and declared > cap:
         return None
     chunks: list[bytes] = []
     size = 0

@@ -5,6 +5,9 @@ with no hookd.yaml.
 WAL with synchronous=FULL; every write goes through hookd's group-commit writer, so a
 request is on disk before the relay answers for it. Reads run on their own connections.
 Channel tokens are kept only as SHA-256 digests.
+
+The bytes stored are counted in the file itself, per channel and in all, by the same
+transactions that store and prune requests: the storage quotas hold across restarts.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -33,11 +37,13 @@ SCHEMA = """
 -- last_seq only grows, even when old requests are pruned, so a channel's event ids only
 -- ever grow and Last-Event-ID stays meaningful. Each channel counts on its own: a
 -- subscriber learns nothing of other channels' traffic from its ids.
+-- stored_bytes: what the channel's requests take (see stored_size).
 CREATE TABLE IF NOT EXISTS channels (
     id TEXT PRIMARY KEY,
     token_sha256 BLOB NOT NULL,
     last_seq INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    stored_bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS requests (
     channel TEXT NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
@@ -58,7 +64,46 @@ CREATE TABLE IF NOT EXISTS acknowledgements (
     acknowledged_at REAL NOT NULL,
     PRIMARY KEY (channel, subscriber)
 );
+-- One row: what all the channels' requests take.
+CREATE TABLE IF NOT EXISTS usage (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    stored_bytes INTEGER NOT NULL
+);
 """
+
+# What a stored request counts for is its body, headers and query in bytes as stored:
+# `length(body) + length(CAST(headers AS BLOB)) + length(CAST(query AS BLOB))` in SQL,
+# `stored_size` before the row exists.
+_FREED = """
+SELECT channel,
+    sum(length(body) + length(CAST(headers AS BLOB)) + length(CAST(query AS BLOB)))
+FROM requests WHERE received_at < ? GROUP BY channel
+"""
+
+# Files from before the quotas: count what their requests take, once.
+_COUNT_STORED = """
+UPDATE channels SET stored_bytes = (
+    SELECT coalesce(sum(
+        length(body) + length(CAST(headers AS BLOB)) + length(CAST(query AS BLOB))
+    ), 0)
+    FROM requests WHERE channel = channels.id
+)
+"""
+_COUNT_TOTAL = """
+INSERT OR IGNORE INTO usage (id, stored_bytes)
+    SELECT 1, coalesce(sum(stored_bytes), 0) FROM channels;
+"""
+
+QuotaScope = Literal["channel", "total"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Bytes stored by one channel's requests, and by all the relay's."""
+
+    channel: int
+    total: int
+
 
 # Compared against when a channel does not exist, so an unknown channel costs the same
 # time as a wrong token.
@@ -67,6 +112,11 @@ _NO_CHANNEL = hashlib.sha256(b"no such channel").digest()
 
 def token_digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+def stored_size(query: str, headers: str, body: bytes) -> int:
+    """What a request counts for against the storage quotas (as `_FREED` counts it)."""
+    return len(body) + len(headers.encode("utf-8")) + len(query.encode("utf-8"))
 
 
 class RelayStorage:
@@ -91,6 +141,7 @@ class RelayStorage:
             connection = self._connect()
             try:
                 connection.executescript(SCHEMA)
+                _count_stored_bytes(connection)
             finally:
                 connection.close()
         except (sqlite3.Error, OSError) as exc:
@@ -136,11 +187,15 @@ class RelayStorage:
         )
         return channel, token
 
-    async def channel_exists(self, channel: str) -> bool:
+    async def usage(self, channel: str) -> Usage | None:
+        """The bytes stored by `channel` and by the whole relay; None for an unknown channel."""
         row = await self._read(
-            lambda db: db.execute("SELECT 1 FROM channels WHERE id = ?", (channel,)).fetchone()
+            lambda db: db.execute(
+                "SELECT c.stored_bytes, u.stored_bytes FROM channels c, usage u WHERE c.id = ?",
+                (channel,),
+            ).fetchone()
         )
-        return row is not None
+        return Usage(int(row[0]), int(row[1])) if row is not None else None
 
     async def authorized(self, channel: str, token: str) -> bool:
         """Whether `token` is `channel`'s subscriber token; False for an unknown channel.
@@ -161,13 +216,24 @@ class RelayStorage:
         headers: Pairs,
         body: bytes,
         now: float,
-    ) -> int:
+        quotas: Usage,
+    ) -> int | QuotaScope:
         """Store a request durably; returns its sequence number in the channel (its event
-        id). The channel must exist."""
+        id), or, storing nothing, the scope whose storage quota in `quotas` it would pass.
+        The channel must exist."""
         content_type = next((v for k, v in headers if k.lower() == "content-type"), None)
         encoded = orjson.dumps([list(pair) for pair in headers]).decode("utf-8")
+        size = stored_size(query, encoded, body)
 
-        def insert(db: sqlite3.Connection) -> int:
+        def insert(db: sqlite3.Connection) -> int | QuotaScope:
+            stored = db.execute(
+                "SELECT c.stored_bytes, u.stored_bytes FROM channels c, usage u WHERE c.id = ?",
+                (channel,),
+            ).fetchone()
+            if stored[0] + size > quotas.channel:
+                return "channel"
+            if stored[1] + size > quotas.total:
+                return "total"
             (seq,) = db.execute(
                 "UPDATE channels SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
                 (channel,),
@@ -177,6 +243,10 @@ class RelayStorage:
                 " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (channel, seq, method, query, encoded, content_type, body, now),
             )
+            db.execute(
+                "UPDATE channels SET stored_bytes = stored_bytes + ? WHERE id = ?", (size, channel)
+            )
+            db.execute("UPDATE usage SET stored_bytes = stored_bytes + ?", (size,))
             return int(seq)
 
         return await self._write(insert, slow=len(body) > BLOB_PIECE)
@@ -222,12 +292,44 @@ class RelayStorage:
         return await self._write(upsert)
 
     async def prune(self, before: float) -> int:
-        """Delete requests received before `before`; returns how many went."""
-        deleted: int = await self._write(
-            lambda db: db.execute("DELETE FROM requests WHERE received_at < ?", (before,)).rowcount,
-            slow=True,
-        )
-        return deleted
+        """Delete requests received before `before`, and what they took from the stored
+        bytes; returns how many went."""
+
+        def delete(db: sqlite3.Connection) -> int:
+            freed = db.execute(_FREED, (before,)).fetchall()
+            db.executemany(
+                "UPDATE channels SET stored_bytes = stored_bytes - ? WHERE id = ?",
+                [(size, channel) for channel, size in freed],
+            )
+            db.execute(
+                "UPDATE usage SET stored_bytes = stored_bytes - ?",
+                (sum(size for _channel, size in freed),),
+            )
+            deleted: int = db.execute(
+                "DELETE FROM requests WHERE received_at < ?", (before,)
+            ).rowcount
+            return deleted
+
+        return await self._write(delete, slow=True)
+
+
+def _count_stored_bytes(connection: sqlite3.Connection) -> None:
+    """Start counting stored bytes in a file made before the count was kept (idempotent)."""
+    if connection.execute("SELECT 1 FROM usage").fetchone() is not None:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(channels)")}
+        if "stored_bytes" not in columns:
+            connection.execute(
+                "ALTER TABLE channels ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0"
+            )
+        connection.execute(_COUNT_STORED)
+        connection.execute(_COUNT_TOTAL)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def _relayed(row: Any) -> Relayed:

@@ -8,14 +8,34 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
 from hookd.relay import RelayError
 
 Pairs = tuple[tuple[str, str], ...]
+
+# The largest event id: the largest integer every JSON reader (JavaScript's too) holds
+# exactly, far below SQLite's 2**63 - 1.
+MAX_EVENT_ID = 2**53 - 1
+_EVENT_ID = re.compile(r"[0-9]{1,16}", re.ASCII)
+
+
+def parse_event_id(text: str) -> int | None:
+    """The event id `text` names (`Last-Event-ID`), or None unless it is a whole number
+    from 0 to MAX_EVENT_ID in plain ASCII digits."""
+    if not _EVENT_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= MAX_EVENT_ID else None
+
+
+def is_event_id(value: object) -> TypeGuard[int]:
+    """Whether a JSON value is an event id: an integer from 0 to MAX_EVENT_ID."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EVENT_ID
 
 
 @dataclass(frozen=True)
