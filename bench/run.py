@@ -15,37 +15,71 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import median
-from scenarios import backlog, end_to_end, ingest, large_body
+from harness import durable_ref_dir, median
+from scenarios import DATABASES, backlog, end_to_end, ingest, large_body
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+INGEST_KEYS = ("requests_per_second", "p50_ms", "p99_ms", "peak_rss_mb", "non_2xx")
+DISK_KEYS = ("stored", "disk_bytes", "bytes_per_delivery", "bytes_per_delivery_checkpointed")
+
+
 def summarize_ingest(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
-    names = rounds[0].keys()
-    keys = ("requests_per_second", "p50_ms", "p99_ms", "peak_rss_mb", "non_2xx")
-    return {name: {key: median([r[name][key] for r in rounds]) for key in keys} for name in names}
+    """Medians over the rounds; for the receivers that store, of their disk figures too."""
+    summary = {}
+    for name in rounds[0]:
+        keys = INGEST_KEYS + (DISK_KEYS if name in DATABASES else ())
+        summary[name] = {key: median([r[name][key] for r in rounds]) for key in keys}
+    return summary
 
 
 def print_ingest(summary: dict[str, dict[str, float]], rounds: list[dict[str, Any]]) -> None:
     base = summary["starlette"]["requests_per_second"]
+    lean = summary["lean_durable"]["requests_per_second"]
     print("\n## ingest: signed 7.6 KB pushes, wrk -t2 -c50, medians of", len(rounds), "rounds")
     print(
-        f"{'receiver':<12}{'req/s':>10}{'x starlette':>13}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'peak RSS MB':>13}{'non-2xx':>9}"
+        f"{'receiver':<14}{'req/s':>8}{'x starlette':>13}{'x lean':>8}{'p50 ms':>9}"
+        f"{'p99 ms':>9}{'peak RSS MB':>13}{'non-2xx':>9}"
     )
     for name, figures in summary.items():
+        rate = figures["requests_per_second"]
         print(
-            f"{name:<12}{figures['requests_per_second']:>10.0f}"
-            f"{figures['requests_per_second'] / base:>13.2f}{figures['p50_ms']:>9.2f}"
-            f"{figures['p99_ms']:>9.2f}{figures['peak_rss_mb']:>13.1f}"
+            f"{name:<14}{rate:>8.0f}{rate / base:>13.2f}{rate / lean:>8.2f}"
+            f"{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}{figures['peak_rss_mb']:>13.1f}"
             f"{figures['non_2xx']:>9.0f}"
         )
-    last = rounds[-1]["hookd"]
+    hookd = summary["hookd"]["requests_per_second"]
     print(
-        f"hookd, last round: {last['requests']} answered, {last['stored']} rows stored, "
-        f"{last['log_lines']} delivery log lines, body {last['body_bytes']} bytes"
+        f"hookd / lean durable receiver: {hookd / lean:.2f} x; hookd / starlette: "
+        f"{hookd / base:.2f} x (req/s medians)"
     )
+    last = rounds[-1]
+    print(
+        f"last round, warm-up included: hookd {last['hookd']['answered']} answered, "
+        f"{last['hookd']['stored']} deliveries stored, {last['hookd']['log_lines']} delivery "
+        f"log lines; lean_durable {last['lean_durable']['answered']} answered, "
+        f"{last['lean_durable']['stored']} stored; body {last['hookd']['body_bytes']} bytes"
+    )
+    print_disk(summary)
+
+
+def print_disk(summary: dict[str, dict[str, float]]) -> None:
+    print(
+        "\nbytes on disk per delivery, after the round (database + WAL + SHM) / rows stored; "
+        "checkpointed: once stopped, WAL checkpointed and truncated (medians)"
+    )
+    print(
+        f"{'receiver':<14}{'deliveries':>11}{'MB':>8}{'B/delivery':>12}"
+        f"{'checkpointed B/delivery':>25}"
+    )
+    for name in DATABASES:
+        figures = summary[name]
+        print(
+            f"{name:<14}{figures['stored']:>11.0f}{figures['disk_bytes'] / 1e6:>8.1f}"
+            f"{figures['bytes_per_delivery']:>12.0f}"
+            f"{figures['bytes_per_delivery_checkpointed']:>25.0f}"
+        )
 
 
 def print_end_to_end(results: list[dict[str, Any]]) -> None:
@@ -96,6 +130,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     chosen = set(args.only.split(","))
+    if "ingest" in chosen:
+        durable_ref_dir()  # missing: say so now, not after the scenarios before it
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(),
         "machine": platform.platform(),
