@@ -23,7 +23,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 INGEST_KEYS = ("requests_per_second", "p50_ms", "p99_ms", "peak_rss_mb", "non_2xx")
-DISK_KEYS = ("stored", "disk_bytes", "bytes_per_delivery", "bytes_per_delivery_checkpointed")
+DISK_KEYS = (
+    "stored",
+    "disk_bytes",
+    "disk_bytes_checkpointed",
+    "bytes_per_delivery",
+    "bytes_per_delivery_checkpointed",
+)
 
 
 def summarize_ingest(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, float]]:
@@ -38,7 +44,10 @@ def summarize_ingest(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[
 def print_ingest(summary: dict[str, dict[str, float]], rounds: list[dict[str, Any]]) -> None:
     base = summary["starlette"]["requests_per_second"]
     lean = summary["lean_durable"]["requests_per_second"]
-    print("\n## ingest: signed 7.6 KB pushes, wrk -t2 -c50, medians of", len(rounds), "rounds")
+    size = rounds[-1]["hookd"]["body_bytes"] / 1000
+    print(
+        f"\n## ingest: signed {size:.1f} KB pushes, wrk -t2 -c50, medians of {len(rounds)} rounds"
+    )
     print(
         f"{'receiver':<14}{'req/s':>8}{'x starlette':>13}{'x lean':>8}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'peak RSS MB':>13}{'non-2xx':>9}"
@@ -67,8 +76,8 @@ def print_ingest(summary: dict[str, dict[str, float]], rounds: list[dict[str, An
 
 def print_disk(summary: dict[str, dict[str, float]]) -> None:
     print(
-        "\nbytes on disk per delivery, after the round (database + WAL + SHM) / rows stored; "
-        "checkpointed: once stopped, WAL checkpointed and truncated (medians)"
+        "\nbytes on disk per delivery (medians): (database + WAL + SHM) / deliveries stored,"
+        "\nas left after the round, and once stopped with the WAL checkpointed and truncated"
     )
     print(
         f"{'receiver':<14}{'deliveries':>11}{'MB':>8}{'B/delivery':>12}"
