@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import statistics
 import sys
 import time
 from types import FrameType
+
+from harness import median, percentile
 
 BLOCK = 8192
 WRAP = 64 * 1024 * 1024
@@ -31,15 +32,14 @@ class Figures:
         self.latencies: list[float] = []
 
     def summary(self, rate: float) -> dict[str, float]:
-        ordered = sorted(self.latencies) or [float("nan")]
         seconds = time.monotonic() - self.began
         return {
             "target_rate": rate,
             "writes": len(self.latencies),
             "seconds": seconds,
             "writes_per_second": len(self.latencies) / seconds,
-            "fdatasync_p50_ms": statistics.median(ordered),
-            "fdatasync_p99_ms": ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))],
+            "fdatasync_p50_ms": median(self.latencies),
+            "fdatasync_p99_ms": percentile(self.latencies, 0.99),
         }
 
 

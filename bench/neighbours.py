@@ -88,15 +88,17 @@ class ReceiverNeighbour:
         self.name = "lean_durable" if beside == "hookd" else "hookd"
         self.seconds = seconds
         self.figures: dict[str, Any] = {}
-        self.stack = contextlib.ExitStack()
 
     def __enter__(self) -> ReceiverNeighbour:
         folder = workdir()
-        server = self.stack.enter_context(start_receiver(self.name, folder, free_port()))
-        script = wrk_script(folder, push_body(), secret_of(self.name))
-        # Long enough for the measured receiver's start, warm-up and run; stopped at the end.
-        wrk = BackgroundWrk.start(f"{server.url}/hooks/github", script, seconds=self.seconds + 60)
-        self.stack.callback(lambda: self.figures.update(asdict(wrk.stop()), receiver=self.name))
+        with contextlib.ExitStack() as stack:  # a failure here stops what had started
+            server = stack.enter_context(start_receiver(self.name, folder, free_port()))
+            script = wrk_script(folder, push_body(), secret_of(self.name))
+            # Long enough for the measured receiver's start, warm-up and run; stopped at the end.
+            url = f"{server.url}/hooks/github"
+            wrk = BackgroundWrk.start(url, script, seconds=self.seconds + 60)
+            stack.callback(lambda: self.figures.update(asdict(wrk.stop()), receiver=self.name))
+            self.stack = stack.pop_all()
         return self
 
     def measuring(self) -> None:
