@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# The lean durable receiver's secret (fixed in its module).
+DURABLE_REF_SECRET = "s3cret"
 
 
 def free_port() -> int:
@@ -97,7 +100,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20) 
 
 @contextlib.contextmanager
 def started(
-    name: str, argv: Sequence[str], port: int, cwd: Path, ready_path: str = "/"
+    name: str,
+    argv: Sequence[str],
+    port: int,
+    cwd: Path,
+    ready_path: str = "/",
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     log = cwd / f"{name}.log"
     with log.open("wb") as handle:
@@ -106,11 +114,15 @@ def started(
             cwd=cwd,
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     server = Server(name, process, f"http://127.0.0.1:{port}", log)
     try:
-        wait_ready(server.url + ready_path, process)
+        try:
+            wait_ready(server.url + ready_path, process)
+        except RuntimeError as error:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{name}: {error}; the end of its log:\n{tail}") from error
         yield server
     finally:
         server.stop()
@@ -121,6 +133,47 @@ def reference(
 ) -> contextlib.AbstractContextManager[Server]:
     argv = [sys.executable, str(ROOT / "bench" / "reference_apps.py"), kind, str(port), secret]
     return started(kind, argv, port, cwd)
+
+
+def durable_ref_dir() -> Path:
+    """The folder of the lean durable receiver, `../shared/bench/durable_ref.py` from the
+    repository's root (shared with CI and every checkout, so it is run from there and never
+    copied); exits with a sentence naming the path when it is missing."""
+    folder = ROOT.parent / "shared" / "bench"
+    if not (folder / "durable_ref.py").is_file():
+        raise SystemExit(
+            f"the lean durable receiver is missing: expected {folder / 'durable_ref.py'} "
+            "(../shared/bench/durable_ref.py from the repository's root)"
+        )
+    return folder
+
+
+def durable_ref(port: int, database: Path, cwd: Path) -> contextlib.AbstractContextManager[Server]:
+    """The lean durable receiver under uvicorn with uvloop and httptools, as hookd runs,
+    committing to `database`. It signs with its own secret, DURABLE_REF_SECRET. Its module is
+    imported from the shared folder without writing bytecode there (the folder is read-only
+    to the project); its log goes to `cwd`."""
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(durable_ref_dir()),
+        "durable_ref:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    env = {"REF_DB": str(database), "PYTHONDONTWRITEBYTECODE": "1"}
+    return started("lean_durable", argv, port, cwd, env=env)
 
 
 def hookd(config: Path, port: int, *extra: str) -> contextlib.AbstractContextManager[Server]:
@@ -156,24 +209,52 @@ def _latency(output: str, percentile: str) -> float:
     return float(found.group(1)) * _UNITS[found.group(2)] if found else float("nan")
 
 
+def wrk_argv(
+    url: str, script: Path, *, seconds: int, connections: int = 50, threads: int = 2
+) -> list[str]:
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+    ]
+
+
 def run_wrk(
     url: str, script: Path, *, seconds: int, connections: int = 50, threads: int = 2
 ) -> WrkResult:
-    output = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    argv = wrk_argv(url, script, seconds=seconds, connections=connections, threads=threads)
+    return parse_wrk(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+
+
+@dataclass
+class BackgroundWrk:
+    """wrk loading a server beside a measurement until `stop` interrupts it (wrk prints its
+    summary on SIGINT, so the figures cover the time it ran)."""
+
+    process: subprocess.Popen[str]
+
+    @classmethod
+    def start(cls, url: str, script: Path, *, seconds: int) -> BackgroundWrk:
+        argv = wrk_argv(url, script, seconds=seconds)
+        return cls(subprocess.Popen(argv, stdout=subprocess.PIPE, text=True))
+
+    def stop(self) -> WrkResult:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            output = self.process.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            output = self.process.communicate()[0]
+        return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> WrkResult:
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     total = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
@@ -188,6 +269,24 @@ def run_wrk(
         errors=sum(int(n) for n in errors.groups()) if errors else 0,
         requests=int(total.group(1)) if total else 0,
     )
+
+
+def disk_bytes(database: Path) -> int:
+    """The database's size on disk with its WAL and shared-memory index, as they are."""
+    files = (
+        database,
+        database.with_name(database.name + "-wal"),
+        database.with_name(database.name + "-shm"),
+    )
+    return sum(path.stat().st_size for path in files if path.exists())
+
+
+def checkpointed_bytes(database: Path) -> int:
+    """disk_bytes once the receiver has stopped and the WAL is checkpointed and truncated
+    (the database file then holds every row; the WAL is empty)."""
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return disk_bytes(database)
 
 
 def median(values: Sequence[float]) -> float:

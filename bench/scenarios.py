@@ -4,13 +4,16 @@ alternating, and returns per-round figures; `run.py` takes medians and ratios.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import hmac
 import json
+import os
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +21,12 @@ from typing import Any
 
 import httpx
 from harness import (
+    DURABLE_REF_SECRET,
     RssSampler,
+    Server,
+    checkpointed_bytes,
+    disk_bytes,
+    durable_ref,
     free_port,
     hookd,
     percentile,
@@ -44,8 +52,8 @@ def push_body() -> bytes:
     return body
 
 
-def signature(body: bytes) -> str:
-    return "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+def signature(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def hookd_config(folder: Path, hook: str) -> Path:
@@ -58,20 +66,21 @@ def hookd_config(folder: Path, hook: str) -> Path:
     return config
 
 
-def wrk_script(folder: Path, body: bytes) -> Path:
-    """wrk posts the signed body with a fresh X-GitHub-Delivery per request (the id is a
-    header, outside the signed bytes)."""
-    (folder / "body.json").write_bytes(body)
-    script = folder / "post.lua"
+def wrk_script(folder: Path, body: bytes, secret: str = SECRET) -> Path:
+    """wrk posts the body signed with `secret` and a fresh X-GitHub-Delivery per request
+    (the id is a header, outside the signed bytes). Each script has its own file and run id,
+    so scripts for wrk runs at the same time or one after another never share an id."""
     run = uuid.uuid4().hex[:8]
+    (folder / f"body-{run}.json").write_bytes(body)
+    script = folder / f"post-{run}.lua"
     script.write_text(f"""
 wrk.method = "POST"
-local file = io.open("{folder / "body.json"}", "rb")
+local file = io.open("{folder / f"body-{run}.json"}", "rb")
 wrk.body = file:read("*a")
 file:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "push"
-wrk.headers["X-Hub-Signature-256"] = "{signature(body)}"
+wrk.headers["X-Hub-Signature-256"] = "{signature(body, secret)}"
 local made = 0
 function setup(thread)
   made = made + 1
@@ -87,38 +96,77 @@ end
     return script
 
 
+INGEST_RECEIVERS = ("hookd", "lean_durable", "starlette", "raw_asgi", "bottle")
+DATABASES = {"hookd": "hookd.db", "lean_durable": "durable_ref.db"}
+
+
+def start_receiver(name: str, folder: Path, port: int) -> contextlib.AbstractContextManager[Server]:
+    """One of INGEST_RECEIVERS on `port`, its files (and database, if it keeps one) in
+    `folder`. hookd: receive only, one matching hook, synchronous=FULL, one log line per
+    delivery; lean_durable: ../shared/bench/durable_ref.py; the others store nothing."""
+    if name == "hookd":
+        return hookd(hookd_config(folder, "'true'"), port, "--workers", "0")
+    if name == "lean_durable":
+        return durable_ref(port, folder / DATABASES[name], folder)
+    return reference(name.removesuffix("_asgi"), port, SECRET, folder)
+
+
+def secret_of(name: str) -> str:
+    return DURABLE_REF_SECRET if name == "lean_durable" else SECRET
+
+
+def load(
+    server: Server,
+    name: str,
+    body: bytes,
+    folder: Path,
+    seconds: int,
+    measuring: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """wrk -t2 -c50 for a 2 s warm-up, then (`measuring` called first) for `seconds`:
+    the measured run's figures, and `answered`, the requests of both. A script per run:
+    each run's delivery ids are new, so none is a duplicate."""
+    url = f"{server.url}/hooks/github"
+    warm_up = run_wrk(url, wrk_script(folder, body, secret_of(name)), seconds=2)
+    if measuring:
+        measuring()
+    result = run_wrk(url, wrk_script(folder, body, secret_of(name)), seconds=seconds)
+    return {**asdict(result), "answered": warm_up.requests + result.requests}
+
+
 def ingest(seconds: int) -> dict[str, dict[str, Any]]:
-    """One round: hookd (receive only, one matching hook, synchronous=FULL, one log line
-    per delivery) and the three references under wrk -t2 -c50."""
+    """One round: hookd, the lean durable receiver and the three references, one after
+    another, under wrk -t2 -c50; for the two that store, the bytes on disk per delivery."""
     folder = workdir()
     body = push_body()
     results: dict[str, dict[str, Any]] = {}
-    contenders = [
-        ("hookd", lambda port: hookd(hookd_config(folder, "'true'"), port, "--workers", "0")),
-        ("starlette", lambda port: reference("starlette", port, SECRET, folder)),
-        ("raw_asgi", lambda port: reference("raw", port, SECRET, folder)),
-        ("bottle", lambda port: reference("bottle", port, SECRET, folder)),
-    ]
-    for name, start in contenders:
-        port = free_port()
-        with start(port) as server, RssSampler(server.process.pid) as sampler:
-            # A script per run: each run's delivery ids are new, so none is a duplicate.
-            run_wrk(f"{server.url}/hooks/github", wrk_script(folder, body), seconds=2)
-            result = run_wrk(
-                f"{server.url}/hooks/github", wrk_script(folder, body), seconds=seconds
-            )
-            figures = asdict(result)
+    for name in INGEST_RECEIVERS:
+        # The kernel writing back the previous receiver's database would slow this one's syncs.
+        os.sync()
+        with (
+            start_receiver(name, folder, free_port()) as server,
+            RssSampler(server.process.pid) as sampler,
+        ):
+            figures = load(server, name, body, folder, seconds)
             figures["peak_rss_mb"] = sampler.peak / 1024
+            if name in DATABASES:
+                figures["stored"] = _count(folder / DATABASES[name], "deliveries")
+                figures["disk_bytes"] = disk_bytes(folder / DATABASES[name])
             if name == "hookd":
-                figures["stored"] = _count(folder / "hookd.db", "deliveries")
                 figures["log_lines"] = _count_lines(server.log, "delivery endpoint=")
-            results[name] = figures
+        if name in DATABASES:
+            figures["disk_bytes_checkpointed"] = checkpointed_bytes(folder / DATABASES[name])
+            figures["bytes_per_delivery"] = figures["disk_bytes"] / figures["stored"]
+            figures["bytes_per_delivery_checkpointed"] = (
+                figures["disk_bytes_checkpointed"] / figures["stored"]
+            )
+        results[name] = figures
     results["hookd"]["body_bytes"] = len(body)
     return results
 
 
 def _count(database: Path, table: str) -> int:
-    with sqlite3.connect(database) as connection:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
         return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
