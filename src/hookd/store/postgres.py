@@ -71,7 +71,9 @@ class PostgresStore:
             try:
                 await migrate(connection)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot migrate {self.target.display}: {one_line(exc)}") from exc
+                raise StoreError(
+                    f"cannot migrate {self.target.display}: {one_line(exc, self.target)}"
+                ) from exc
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             self.target.conninfo,
             min_size=1,
@@ -115,9 +117,12 @@ class PostgresStore:
         except psycopg.Error as exc:
             if _connection_lost(exc):
                 raise StoreError(
-                    f"cannot reach the database at {self.target.display}: {one_line(exc)}"
+                    f"cannot reach the database at {self.target.display}: "
+                    f"{one_line(exc, self.target)}"
                 ) from exc
-            raise StoreError(f"the database could not answer: {one_line(exc)}") from exc
+            raise StoreError(
+                f"the database could not answer: {one_line(exc, self.target)}"
+            ) from exc
 
     async def _transaction(
         self, operation: Callable[[Connection], Awaitable[T]], *, notify: bool = False
