@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from hookd.config import Config
 from hookd.core.delivery import Body
+from hookd.core.redaction import redact_body_text
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
@@ -135,7 +136,8 @@ class Dashboard:
             # Only the first MiB, raw: parsing and printing all of a 25 MB body to show one
             # would take several times its size.
             view = delivery_detail(self.config, replace(detail, body=None), jobs)
-            raw, tree, pretty = _first_text(body), None, None
+            raw = redact_body_text(detail.content_type, _first_text(body))
+            tree, pretty = None, None
         else:
             view = delivery_detail(self.config, detail, jobs)
             payload, raw = view.payload_json, view.payload or ""
