@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from hookd.config import Config, config_path, load_config
+from hookd.process_hardening import harden
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +66,13 @@ def lease_seconds_option(default: float) -> Callable[[F], F]:
 
 def read_config(config_file: Path | None) -> Config:
     return load_config(config_path(config_file, os.environ))
+
+
+def harden_process() -> None:
+    """Keep hookd's environment and memory from the jobs it runs (see
+    `hookd.process_hardening`); say on stderr what could not be done."""
+    for problem in harden():
+        click.echo(f"warning: {problem}", err=True)
 
 
 def with_database(config: Config, database: str | None) -> Config:

@@ -16,6 +16,7 @@ import uvloop
 from hookd.cli.options import (
     config_option,
     database_option,
+    harden_process,
     lease_seconds_option,
     log_format_option,
     with_database,
@@ -72,6 +73,7 @@ def serve(
     register: str | None,
 ) -> None:
     """Receive deliveries. With no config file, first write one as `hookd init` does."""
+    harden_process()
     path = config_path(config_file, os.environ)
     if not path.exists():
         written = write_initial_config(path.parent)

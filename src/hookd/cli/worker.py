@@ -16,6 +16,7 @@ import uvloop
 from hookd.cli.options import (
     config_option,
     database_option,
+    harden_process,
     lease_seconds_option,
     log_format_option,
     store_config,
@@ -50,6 +51,7 @@ def worker(
 ) -> None:
     """Run job workers only (no HTTP), against the configured database. SIGTERM or Ctrl-C
     stops claiming, gives running jobs 30 s to finish, then hands them back to the queue."""
+    harden_process()
     config = store_config(config_file, database)
     if log_format is not None:
         server = config.server.model_copy(update={"log_format": log_format})
