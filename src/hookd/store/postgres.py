@@ -25,6 +25,7 @@ from hookd.errors import StoreError
 from hookd.store import postgres_jobs as jobs_sql
 from hookd.store import postgres_record as record
 from hookd.store import postgres_sql as sql
+from hookd.store import sessions_sql
 from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
@@ -216,6 +217,12 @@ class PostgresStore:
         return await prune_in_batches(
             lambda limit: self._connected(lambda c: sql.prune_batch(c, before, limit))
         )
+
+    async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
+        await self._connected(lambda c: sessions_sql.revoke_postgres(c, digest, until, now))
+
+    async def session_revoked(self, digest: str, now: datetime) -> bool:
+        return await self._connected(lambda c: sessions_sql.revoked_postgres(c, digest, now))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)
