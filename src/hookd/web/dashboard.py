@@ -36,8 +36,9 @@ from hookd.store.records import (
 from hookd.web import api_models as models
 from hookd.web.api import MAX_JOBS, BadRequest, parse_query
 from hookd.web.api_views import delivery_detail
-from hookd.web.auth import Auth, Session
+from hookd.web.auth import Auth
 from hookd.web.dashboard_forms import Forms, login_url, page_headers
+from hookd.web.sessions import Session
 
 PAGE_SIZE = 50
 TREE_LIMIT = 256 * 1024
@@ -79,14 +80,12 @@ class Dashboard:
         """A GET page: sign-in first when a token is set; errors as pages, not tracebacks."""
 
         async def endpoint(request: Request) -> Response:
-            verdict = self.auth.check(request, "GET", None)
+            verdict = await self.auth.check(request, "GET", None)
             if verdict.status == 401:
                 return RedirectResponse(login_url(request.url.path + _query(request)), 303)
             if not verdict.allowed:
-                return self.render(
-                    request, None, "error.html", verdict.status, message=verdict.reason
-                )
-            session = verdict.session or self.auth.new_session()
+                return self.forms.refusal(request, verdict)
+            session = verdict.session or self.auth.sessions.new()
             response = await self._answer(handler, request, session)
             if verdict.session is None:
                 self.auth.set_session(request, response, session)
