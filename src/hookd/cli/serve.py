@@ -21,7 +21,7 @@ from hookd.cli.options import (
     log_format_option,
     with_database,
 )
-from hookd.config import DEFAULT_CONFIG, Config, config_path, is_loopback, load_config
+from hookd.config import DEFAULT_CONFIG, Config, config_path, load_config, token_problem
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
 from hookd.errors import ConfigError
@@ -133,10 +133,9 @@ def _with_overrides(
     if not updates:
         return with_database(config, database)
     server = config.server.model_copy(update=updates)
-    if server.token is None and not is_loopback(server.host):
-        raise ConfigError(
-            [f"--host {server.host}: server.token is required when host is not a loopback address"]
-        )
+    problem = token_problem(server)
+    if problem is not None:
+        raise ConfigError([f"--host {server.host}: server.token {problem}"])
     return with_database(dataclasses.replace(config, server=server), database)
 
 

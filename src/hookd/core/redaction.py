@@ -16,7 +16,7 @@ REDACTED = "[redacted]"
 # Header names that say their value authenticates someone: forges' signatures and tokens,
 # and the usual credentials. A signature is no secret by itself, but it lets anyone with the
 # body replay the request to another receiver sharing the secret, so it is not shown either.
-SECRET_HEADER_WORDS = ("signature", "piece", "secret", "authorization", "cookie", "password", "key")
+SECRET_HEADER_WORDS = ("signature", "token", "secret", "authorization", "cookie", "password", "key")
 # Top-level payload members that carry a secret: old Gitea and Gogs put the webhook's
 # secret itself into every body they send.
 SECRET_PAYLOAD_FIELDS = frozenset({"secret"})

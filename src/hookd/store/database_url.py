@@ -46,7 +46,7 @@ def display_url(url: str) -> str:
             for key, value in parse_qsl(query, keep_blank_values=True)
         ]
         query = urlencode(pairs, safe="*/")
-    return SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment).geturl()
+    return _joined(parts._replace(netloc=netloc, query=query))
 
 
 def _split(url: str) -> SplitResult | None:
@@ -108,4 +108,12 @@ def normalized_url(url: str) -> str:
     encoded = quote(unquote(user), safe="")
     if colon:
         encoded += ":" + quote(unquote(password), safe="")
-    return SplitResult(parts.scheme, f"{encoded}@{host}", parts.path, parts.query, "").geturl()
+    return _joined(parts._replace(netloc=f"{encoded}@{host}", fragment=""))
+
+
+def _joined(parts: SplitResult) -> str:
+    """`parts` as a URL, `//` kept with an empty host (`postgresql:///db?host=/run/...`),
+    which urlunsplit drops for schemes it does not know."""
+    url = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    url += f"?{parts.query}" if parts.query else ""
+    return url + (f"#{parts.fragment}" if parts.fragment else "")
