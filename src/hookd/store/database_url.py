@@ -20,6 +20,7 @@ HIDDEN = "(credentials hidden)"
 # whose name says it is one.
 _SECRET_OPTION = re.compile(r"pass|secret|token|key$", re.IGNORECASE)
 _URL_IN_TEXT = re.compile(r"postgres(?:ql)?://[^\s\"']*", re.IGNORECASE)
+_PIECES = re.compile(r"[@/?#:]")
 _PASSWORD_PAIR = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 
 
@@ -65,7 +66,9 @@ def url_secrets(url: str) -> tuple[str, ...]:
     """Every text of `url` that is or may be a secret, longest first: the password as
     urlsplit reads it, everything between the user name and the last `@` (what a reader
     less lenient than urlsplit might take for the password), secret query values; each as
-    written and percent-decoded."""
+    written and percent-decoded; and the pieces of these between `@`, `/`, `?`, `#` and `:`
+    of at least 3 characters (libpq ends a password at its first `@` and takes the rest
+    for the host, which its error messages repeat)."""
     found: set[str] = set()
     _, separator, rest = url.partition("://")
     if separator and "@" in rest:
@@ -79,6 +82,7 @@ def url_secrets(url: str) -> tuple[str, ...]:
         if _SECRET_OPTION.search(key):
             found.add(value)
     found |= {unquote(secret) for secret in found}
+    found |= {piece for secret in found for piece in _PIECES.split(secret) if len(piece) >= 3}
     return tuple(sorted((secret for secret in found if secret), key=len, reverse=True))
 
 
