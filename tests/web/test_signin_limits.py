@@ -183,3 +183,16 @@ def test_a_one_character_token_is_refused_beyond_loopback(tmp_path: Path) -> Non
     widened = run_hookd("serve", "--host", "0.0.0.0", cwd=tmp_path, check=False)
     assert widened.returncode == 1
     assert "--host 0.0.0.0: server.token must be at least 16 characters" in widened.stderr
+
+
+def test_a_signed_out_cookie_is_refused_but_is_no_guess(guarded: LiveServer) -> None:
+    """An open tab still polling with its cookie after a logout must not lock its user out:
+    that cookie was signed with the key, so it is stale, not guessed (a forged one is)."""
+    with sign_in(guarded) as (client, saved):
+        sign_out(client)
+    with client_from("127.0.0.6", guarded) as stale:
+        stale.cookies.set("hookd_session", saved)
+        statuses = [stale.get("/api/deliveries").status_code for _ in range(LIMIT + 2)]
+        assert statuses == [401] * (LIMIT + 2)
+        stale.cookies.clear()
+        assert stale.post("/login", data={"token": TOKEN, "next": "/"}).status_code == 303

@@ -99,21 +99,26 @@ class Auth:
         return Verdict(401, "Sign in, or send Authorization: Bearer <token>.")
 
     async def session(self, connection: HTTPConnection) -> Session | Verdict | None:
-        """The request's valid session, None without a cookie, or the refusal of a cookie
-        that is forged, expired or signed out of (a failed sign-in when a token is set)."""
+        """The request's valid session; None without one (no cookie, or, without a token,
+        a stale one); else the refusal of its cookie. A forged cookie is a failed sign-in
+        (see `Refused`); a stale one is not, so an open tab polling with it after a
+        logout cannot lock its user out."""
         cookie = connection.cookies.get(SESSION_COOKIE)
         if not cookie:
             return None
         try:
-            session = await self.sessions.load(cookie)
+            loaded = await self.sessions.load(cookie)
         except StoreError as exc:
             return Verdict(503, f"The store could not answer: {exc}")
-        if session is not None or not self.required:
-            return session
+        if isinstance(loaded, Session):
+            return loaded
+        if not self.required:
+            return None
         held = self.held_back(connection)
         if held is not None:
             return held
-        self.failed(connection)
+        if loaded == "forged":
+            self.failed(connection)
         return Verdict(401, "Your session has ended; sign in again.")
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:

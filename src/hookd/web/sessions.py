@@ -10,12 +10,17 @@ import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from hookd.store.base import Store
 
 SESSION_SECONDS = 7 * 24 * 3600
+# Why a cookie was refused. A forged one is a guess at the token (the signing key derives
+# from it, so each forged cookie tests one guessed token); an ended one (expired, signed
+# out of) was signed with the key, so it is no guess, only stale.
+Refused = Literal["forged", "ended"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +55,23 @@ class Sessions:
     def cookie(self, session: Session) -> str:
         return self._signer.dumps({"csrf": session.csrf})
 
-    async def load(self, cookie: str) -> Session | None:
-        """The session `cookie` holds; None when it is forged, expired or signed out of.
-        Raises StoreError when the store cannot say whether it was signed out of."""
+    async def load(self, cookie: str) -> Session | Refused:
+        """The session `cookie` holds, or why it is refused. Raises StoreError when the
+        store cannot say whether it was signed out of."""
         try:
             data, issued = self._signer.loads(
                 cookie, max_age=SESSION_SECONDS, return_timestamp=True
             )
+        except SignatureExpired:
+            return "ended"
         except BadSignature:
-            return None
+            return "forged"
         csrf = data.get("csrf") if isinstance(data, dict) else None
         if not isinstance(csrf, str):
-            return None
+            return "forged"
         session = Session(csrf, issued)
         if await self._store.session_revoked(session.digest, datetime.now(UTC)):
-            return None
+            return "ended"
         return session
 
     async def revoke(self, session: Session) -> None:
