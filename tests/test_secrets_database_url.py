@@ -137,6 +137,8 @@ def test_a_live_server_and_worker_never_show_the_password(
             for pid in (server.process.pid, worker.pid)
         ]
         assert all("postgres:*******@" in cmdline for cmdline in cmdlines), cmdlines
+        for pid in (server.process.pid, worker.pid):  # and a job could read no variable
+            assert Path(f"/proc/{pid}/environ").read_bytes().strip(b"\0") == b""
     finally:
         server.stop()
         worker.send_signal(signal.SIGTERM)
