@@ -17,6 +17,7 @@ secret from root. Each step answers what it did, for the caller to say what it c
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 from collections.abc import Callable
@@ -70,7 +71,9 @@ def _move_environment_to_heap() -> None:
     """setenv every variable again: glibc then points `environ` at heap copies, and the
     initial block is no longer read by anyone."""
     for name, value in os.environb.items():
-        os.putenv(name, value)
+        # A name setenv refuses (empty, or holding "=") cannot be read by name anyway.
+        with contextlib.suppress(ValueError):
+            os.putenv(name, value)
 
 
 def _rewrite_block(start: int, end: int, rewrite: Callable[[bytes], bytes]) -> None:
