@@ -206,6 +206,22 @@ def test_endpoint_without_secret_is_refused_unless_insecure(tmp_path: Path) -> N
     assert config.specs["github"].secrets == ()
 
 
+@pytest.mark.parametrize("token", ["1", "fifteen-chars-x"])
+def test_beyond_loopback_a_short_token_is_refused(tmp_path: Path, token: str) -> None:
+    problem = only_problem(
+        tmp_path,
+        f"""
+        server:
+          host: 0.0.0.0
+          token: "{token}"
+        endpoints:
+          github: {{secret: x}}
+        """,
+    )
+    assert "server.token: must be at least 16 characters" in problem
+    assert f"this one has {len(token)}" in problem
+
+
 def test_non_loopback_host_needs_a_token(tmp_path: Path) -> None:
     problem = only_problem(
         tmp_path,
@@ -228,7 +244,7 @@ def test_non_loopback_host_needs_a_token(tmp_path: Path) -> None:
         endpoints:
           github: {secret: x}
         """,
-        {"TOKEN": "t0ken"},
+        {"TOKEN": "t0ken-of-16-chars"},
     )
     assert with_token.server.token is not None
     for loopback in ("127.0.0.1", "::1", "localhost"):

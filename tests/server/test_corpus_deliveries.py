@@ -20,6 +20,7 @@ import pytest
 from conftest import CORPUS, SECRET, LiveServer, start_server, write_config
 from hookd.cli.inspect import detail_json
 from hookd.config import load_config
+from hookd.core.redaction import redact_body_text
 from hookd.core.signatures import sign
 from hookd.store import store_for
 
@@ -225,7 +226,7 @@ def test_every_corpus_body_is_stored_byte_for_byte(live: LiveServer, sent: dict[
             found = {}
             for result in sent.values():
                 detail = await store.get_delivery(result.answer["id"])
-                found[result.path] = (detail.body, detail_json(detail))
+                found[result.path] = (detail.body, detail_json(config, detail))
             return found
         finally:
             await store.close()
@@ -234,7 +235,9 @@ def test_every_corpus_body_is_stored_byte_for_byte(live: LiveServer, sent: dict[
     for result in sent.values():
         body, shown = stored[result.path]
         assert body == result.body, f"{result.path} was not stored byte for byte"
-        assert shown["payload"] == result.body.decode("utf-8"), result.path
+        # Shown as sent, but for the secret old Gitea puts in its bodies (hookd.core.redaction).
+        expected = redact_body_text(shown["content_type"], result.body.decode("utf-8"))
+        assert shown["payload"] == expected, result.path
 
 
 @pytest.mark.parametrize(

@@ -495,3 +495,24 @@ async def test_concurrent_workers_start_one_job_per_group(open_store: OpenStore)
     runs = await asyncio.gather(*(drain(store, f"w{n}") for n, store in enumerate(stores)))
     started = sorted(job.concurrency_group or "" for run in runs for job in run)
     assert started == sorted(groups)
+
+
+async def test_a_signed_out_session_is_revoked_for_every_process_until_it_expires(
+    open_store: OpenStore,
+) -> None:
+    one, other = await open_store(), await open_store()
+    until = T0 + timedelta(days=7)
+    assert not await other.session_revoked("digest-1", T0)
+    await one.revoke_session("digest-1", until, T0)
+    await one.revoke_session("digest-1", until, T0)  # signing out twice is no error
+    assert await other.session_revoked("digest-1", T0 + timedelta(days=6))
+    assert not await other.session_revoked("digest-2", T0)
+    assert not await other.session_revoked("digest-1", until)
+
+
+async def test_revoking_forgets_sessions_that_expired(store: Store) -> None:
+    await store.revoke_session("old", T0 + timedelta(days=1), T0)
+    await store.revoke_session("new", T0 + timedelta(days=9), T0 + timedelta(days=2))
+    # Asked about a moment before "old" expired, only a row still kept could answer yes.
+    assert not await store.session_revoked("old", T0)
+    assert await store.session_revoked("new", T0)

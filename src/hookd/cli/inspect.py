@@ -10,9 +10,11 @@ from typing import Any
 import click
 import orjson
 
-from hookd.cli.options import config_option, json_option, read_config
+from hookd.cli.options import config_option, database_option, json_option, store_config
 from hookd.cli.storeaccess import with_store
+from hookd.config import Config
 from hookd.core.delivery import Body
+from hookd.core.redaction import redact_payload
 from hookd.store.base import Store
 from hookd.store.records import (
     DELIVERY_STATUSES,
@@ -22,6 +24,7 @@ from hookd.store.records import (
     JobRecord,
     iso,
 )
+from hookd.web.api_views import payload_text, redact_headers
 
 
 @click.command()
@@ -33,6 +36,7 @@ from hookd.store.records import (
 @click.option("--repository", help="owner/name")
 @json_option
 @config_option
+@database_option
 def deliveries(
     limit: int,
     status: str | None,
@@ -42,9 +46,10 @@ def deliveries(
     repository: str | None,
     as_json: bool,
     config_file: Path | None,
+    database: str | None,
 ) -> None:
     """List recorded deliveries, newest first."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
     query = DeliveryQuery(
         limit=limit, status=status, endpoint=endpoint, event=event, hook=hook, repository=repository
     )
@@ -91,9 +96,10 @@ def print_table(rows: Sequence[Sequence[str]]) -> None:
 @click.argument("delivery_id")
 @json_option
 @config_option
-def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
+@database_option
+def show(delivery_id: str, as_json: bool, config_file: Path | None, database: str | None) -> None:
     """Show one delivery: headers, payload, rule trace and jobs."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
 
     async def work(store: Store) -> tuple[DeliveryDetail, list[JobRecord]]:
         detail = await store.get_delivery(delivery_id)
@@ -103,7 +109,8 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {**detail_json(detail), "job_records": [job.to_json() for job in jobs]}, indent=2
+                {**detail_json(config, detail), "job_records": [job.to_json() for job in jobs]},
+                indent=2,
             )
         )
         return
@@ -126,7 +133,7 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
             click.echo(f"  {label}: {value}")
     if detail.headers:
         click.echo("\nHeaders:")
-        for name, value in detail.headers:
+        for name, value in redact_headers(config, record.endpoint, detail.headers):
             click.echo(f"  {name}: {value}")
     click.echo("\nRules:")
     if not detail.trace:
@@ -146,21 +153,25 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
                 click.echo(f"      {line}")
     if detail.body:
         click.echo("\nPayload:")
-        click.echo(_pretty(detail.body))
+        click.echo(_pretty(detail.content_type, detail.body))
 
 
-def _pretty(body: Body) -> str:
+def _pretty(content_type: str | None, body: Body) -> str:
+    """The payload indented when it is JSON, else as text; secrets redacted either way."""
     try:
-        return json.dumps(orjson.loads(body), indent=2, ensure_ascii=False)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return body.decode("utf-8", "replace")
+        return payload_text(content_type, body) or ""
+    return json.dumps(redact_payload(parsed), indent=2, ensure_ascii=False)
 
 
-def detail_json(detail: DeliveryDetail) -> dict[str, Any]:
+def detail_json(config: Config, detail: DeliveryDetail) -> dict[str, Any]:
+    """`hookd show --json`: the delivery as the API shows it (secrets redacted)."""
     result = detail.record.to_json()
     result["forge_event"] = detail.forge_event
     result["content_type"] = detail.content_type
-    result["headers"] = [list(pair) for pair in detail.headers]
+    headers = redact_headers(config, detail.record.endpoint, detail.headers)
+    result["headers"] = [list(pair) for pair in headers]
     result["trace"] = list(detail.trace)
-    result["payload"] = detail.body.decode("utf-8", "replace") if detail.body else None
+    result["payload"] = payload_text(detail.content_type, detail.body)
     return result

@@ -12,7 +12,12 @@ import click
 import orjson
 
 from hookd.cli.inspect import print_table
-from hookd.cli.options import config_option, json_option, read_config
+from hookd.cli.options import (
+    config_option,
+    database_option,
+    json_option,
+    store_config,
+)
 from hookd.cli.storeaccess import with_store
 from hookd.config import Config
 from hookd.core.delivery import Delivery
@@ -31,6 +36,7 @@ from hookd.worker.execute import rebuild_delivery
 @click.option("--delivery", "delivery_id", help="Only this delivery's jobs (hookd id).")
 @json_option
 @config_option
+@database_option
 def jobs(
     limit: int,
     status: str | None,
@@ -38,9 +44,10 @@ def jobs(
     delivery_id: str | None,
     as_json: bool,
     config_file: Path | None,
+    database: str | None,
 ) -> None:
     """List jobs, newest first."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
     query = JobQuery(limit=limit, status=status, hook=hook, delivery_id=delivery_id)
     found = with_store(config, lambda store: store.list_jobs(query))
     rows = [job.to_json() for job in found]
@@ -71,9 +78,10 @@ def jobs(
 @click.argument("job_id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing output until the job ends.")
 @config_option
-def logs(job_id: str, follow: bool, config_file: Path | None) -> None:
+@database_option
+def logs(job_id: str, follow: bool, config_file: Path | None, database: str | None) -> None:
     """Print a job's output (stdout and stderr, in order)."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
 
     async def work(store: Store) -> str:
         offset = 0
@@ -97,9 +105,10 @@ def logs(job_id: str, follow: bool, config_file: Path | None) -> None:
 @click.argument("delivery_id")
 @json_option
 @config_option
-def replay(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
+@database_option
+def replay(delivery_id: str, as_json: bool, config_file: Path | None, database: str | None) -> None:
     """Record a copy of a delivery and run the hooks it matches under today's hookd.yaml."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
 
     recorded = with_store(
         config, lambda store: replay_delivery(store, config, delivery_id, datetime.now(UTC))
@@ -135,6 +144,7 @@ def replay(delivery_id: str, as_json: bool, config_file: Path | None) -> None:
 @click.option("--endpoint", help="The endpoint whose hooks to try (default: the first).")
 @json_option
 @config_option
+@database_option
 def match(
     delivery_id: str | None,
     payload_file: Path | None,
@@ -142,9 +152,10 @@ def match(
     endpoint: str | None,
     as_json: bool,
     config_file: Path | None,
+    database: str | None,
 ) -> None:
     """Dry run: which hooks a delivery would run, and why the others would not."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
     if (delivery_id is None) == (payload_file is None):
         raise click.UsageError("give a delivery ID, or --payload FILE with --event")
     if payload_file is not None:

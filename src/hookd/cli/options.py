@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from hookd.config import Config, config_path, load_config
+from hookd.process_hardening import harden
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +35,10 @@ def json_option(function: F) -> F:
 
 def database_option(function: F) -> F:
     return click.option(
-        "--db", "database", envvar="HOOKD_DATABASE", help="Database URL [env: HOOKD_DATABASE]."
+        "--db",
+        "database",
+        envvar="HOOKD_DATABASE",
+        help="Database URL [env: HOOKD_DATABASE; default: server.database of the config].",
     )(function)
 
 
@@ -61,3 +66,24 @@ def lease_seconds_option(default: float) -> Callable[[F], F]:
 
 def read_config(config_file: Path | None) -> Config:
     return load_config(config_path(config_file, os.environ))
+
+
+def harden_process() -> None:
+    """Keep hookd's environment and memory from the jobs it runs (see
+    `hookd.process_hardening`); say on stderr what could not be done."""
+    for problem in harden():
+        click.echo(f"warning: {problem}", err=True)
+
+
+def with_database(config: Config, database: str | None) -> Config:
+    """The database every command that opens the store uses: `--db`, else
+    `$HOOKD_DATABASE` (click reads it for `--db`), else the config's `server.database`."""
+    if database is None:
+        return config
+    return dataclasses.replace(config, database=database)
+
+
+def store_config(config_file: Path | None, database: str | None) -> Config:
+    """The config of a command that opens the store, with the database `with_database`
+    chooses."""
+    return with_database(read_config(config_file), database)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from hookd.cli.options import config_option, json_option, read_config
+from hookd.cli.options import config_option, database_option, json_option, store_config
 from hookd.cli.storeaccess import with_store
 from hookd.core.units import parse_duration
 from hookd.retention import prune_older_than
@@ -40,10 +40,11 @@ def _age(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
 )
 @json_option
 @config_option
-def prune(age: float, as_json: bool, config_file: Path | None) -> None:
+@database_option
+def prune(age: float, as_json: bool, config_file: Path | None, database: str | None) -> None:
     """Delete deliveries older than AGE, with their jobs and logs. Deliveries whose jobs
     are still queued or running are kept."""
-    config = read_config(config_file)
+    config = store_config(config_file, database)
     removed, before = with_store(
         config, lambda store: prune_older_than(store, age, datetime.now(UTC))
     )

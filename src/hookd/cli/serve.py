@@ -16,15 +16,18 @@ import uvloop
 from hookd.cli.options import (
     config_option,
     database_option,
+    harden_process,
     lease_seconds_option,
     log_format_option,
+    with_database,
 )
-from hookd.config import DEFAULT_CONFIG, Config, config_path, is_loopback, load_config
+from hookd.config import DEFAULT_CONFIG, Config, config_path, load_config, token_problem
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
 from hookd.errors import ConfigError
 from hookd.relay.tunnel import serve_hooks
 from hookd.store import store_for
+from hookd.store.database_url import display_url
 from hookd.web.app import HookdApp
 from hookd.web.metrics import timed_store
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
@@ -70,6 +73,7 @@ def serve(
     register: str | None,
 ) -> None:
     """Receive deliveries. With no config file, first write one as `hookd init` does."""
+    harden_process()
     path = config_path(config_file, os.environ)
     if not path.exists():
         written = write_initial_config(path.parent)
@@ -122,19 +126,17 @@ def _with_overrides(
     updates = {
         key: value
         for key, value in (
-            ("host", host), ("port", port), ("database", database), ("log_format", log_format),
+            ("host", host), ("port", port), ("log_format", log_format),
         )
         if value is not None
     }  # fmt: skip
     if not updates:
-        return config
+        return with_database(config, database)
     server = config.server.model_copy(update=updates)
-    if server.token is None and not is_loopback(server.host):
-        raise ConfigError(
-            [f"--host {server.host}: server.token is required when host is not a loopback address"]
-        )
-    url = database if database is not None else config.database
-    return dataclasses.replace(config, server=server, database=url)
+    problem = token_problem(server)
+    if problem is not None:
+        raise ConfigError([f"--host {server.host}: server.token {problem}"])
+    return with_database(dataclasses.replace(config, server=server), database)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -165,7 +167,7 @@ def _print_banner(config: Config, port: int) -> None:
         else:
             where = "no secret (insecure)"
         click.echo(f"  {name} ({endpoint.forge}): POST {base}{config.endpoint_path(name)}  {where}")
-    click.echo(f"  database: {_safe_url(config.database)}")
+    click.echo(f"  database: {display_url(config.database)}")
     # The port may not be the file's (--port, 0) and the config not ./hookd.yaml: say both.
     local = base if host not in ("0.0.0.0", "::", "") else f"http://127.0.0.1:{port}"  # noqa: S104
     first = config.endpoint_path(next(iter(config.endpoints)))
@@ -174,13 +176,3 @@ def _print_banner(config: Config, port: int) -> None:
         f"Try it from another shell: hookd send push{option} --url {local}{first}"
         f"   (then: hookd deliveries{option})"
     )
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in credentials else url
-    return url

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import click
 
-from hookd.cli.options import config_option, read_config
+from hookd.cli.options import config_option, database_option, read_config, store_config
+from hookd.cli.storeaccess import with_store
 from hookd.config.template import write_initial_config
-from hookd.store import store_for
+from hookd.store.base import Store
 
 
 @click.command()
@@ -38,17 +38,12 @@ def check(config_file: Path | None) -> None:
 
 @click.command()
 @config_option
-def migrate(config_file: Path | None) -> None:
+@database_option
+def migrate(config_file: Path | None, database: str | None) -> None:
     """Bring the database's schema up to date (serve and worker also do this at start)."""
-    config = read_config(config_file)
 
-    async def run() -> int:
-        store = store_for(config.database)
-        await store.open()
-        try:
-            return await store.schema_version()
-        finally:
-            await store.close()
+    async def version(store: Store) -> int:
+        return await store.schema_version()
 
-    version = asyncio.run(run())
-    click.echo(f"The database is at schema version {version}.")
+    found = with_store(store_config(config_file, database), version)
+    click.echo(f"The database is at schema version {found}.")

@@ -16,14 +16,15 @@ import uvloop
 from hookd.cli.options import (
     config_option,
     database_option,
+    harden_process,
     lease_seconds_option,
     log_format_option,
-    read_config,
+    store_config,
 )
 from hookd.config import Config
 from hookd.deliverylog import configure_logging
 from hookd.store import store_for
-from hookd.store.postgres_url import display_url
+from hookd.store.database_url import display_url
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
 
 log = logging.getLogger("hookd.worker")
@@ -50,9 +51,8 @@ def worker(
 ) -> None:
     """Run job workers only (no HTTP), against the configured database. SIGTERM or Ctrl-C
     stops claiming, gives running jobs 30 s to finish, then hands them back to the queue."""
-    config = read_config(config_file)
-    if database is not None:
-        config = dataclasses.replace(config, database=database)
+    harden_process()
+    config = store_config(config_file, database)
     if log_format is not None:
         server = config.server.model_copy(update={"log_format": log_format})
         config = dataclasses.replace(config, server=server)

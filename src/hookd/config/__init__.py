@@ -201,12 +201,29 @@ def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:
     )
 
 
-def _check_server(server: ServerSettings, source: Source) -> None:
-    if server.token is None and not is_loopback(server.host):
-        source.problem(
-            ("server", "token"),
-            f"required when host is not a loopback address ({server.host})",
+MIN_TOKEN_LENGTH = 16
+
+
+def token_problem(server: ServerSettings) -> str | None:
+    """Why `server.token` will not do for `server.host`, or None: beyond loopback a token
+    is required, and one short enough to guess is refused."""
+    if is_loopback(server.host):
+        return None
+    if server.token is None:
+        return f"required when host is not a loopback address ({server.host})"
+    length = len(server.token.get_secret_value())
+    if length < MIN_TOKEN_LENGTH:
+        return (
+            f"must be at least {MIN_TOKEN_LENGTH} characters when host is not a loopback "
+            f"address ({server.host}); this one has {length}. Try: openssl rand -hex 32"
         )
+    return None
+
+
+def _check_server(server: ServerSettings, source: Source) -> None:
+    problem = token_problem(server)
+    if problem is not None:
+        source.problem(("server", "token"), problem)
     url = server.database
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         source.problem(("server", "database"), "expected sqlite:///PATH or postgresql://...")

@@ -69,6 +69,9 @@ class ServerSettings(Strict):
     log_format: Literal["text", "json"] = "text"
     workers: int | None = Field(default=None, ge=0)
     retention: Duration | None = None
+    # Failed sign-ins (token, login form, session cookie) a client may make per window.
+    auth_failures: int = Field(default=10, ge=0)
+    auth_window: Duration = 60.0
 
     @field_validator("token")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hookd.errors import StoreError
 from hookd.store.base import Store
+from hookd.store.database_url import display_url
 
 
 def store_for(url: str) -> Store:
@@ -16,4 +17,6 @@ def store_for(url: str) -> Store:
         from hookd.store.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise StoreError(f"no store backend for {url.split(':', 1)[0]}:// URLs yet")
+    raise StoreError(
+        f"no store backend for {display_url(url)}: expected sqlite:///PATH or postgresql://..."
+    )

@@ -112,6 +112,13 @@ class Store(Protocol):
         many deliveries went. A delivery with a queued or running job is kept. Deletes in
         small batches, each its own transaction, so receivers are not held up meanwhile."""
 
+    async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
+        """Remember until `until` that the dashboard session `digest` was signed out of,
+        for every process sharing the database; forget sessions revoked until before `now`."""
+
+    async def session_revoked(self, digest: str, now: datetime) -> bool:
+        """Whether `revoke_session` was called for `digest` with an `until` after `now`."""
+
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return when new work may be claimable (a delivery or retry was recorded), or
         after `timeout` seconds at the latest."""

@@ -25,6 +25,7 @@ from hookd.errors import StoreError
 from hookd.store import postgres_jobs as jobs_sql
 from hookd.store import postgres_record as record
 from hookd.store import postgres_sql as sql
+from hookd.store import sessions_sql
 from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
@@ -71,7 +72,9 @@ class PostgresStore:
             try:
                 await migrate(connection)
             except psycopg.Error as exc:
-                raise StoreError(f"cannot migrate {self.target.display}: {one_line(exc)}") from exc
+                raise StoreError(
+                    f"cannot migrate {self.target.display}: {one_line(exc, self.target)}"
+                ) from exc
         pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
             self.target.conninfo,
             min_size=1,
@@ -115,9 +118,12 @@ class PostgresStore:
         except psycopg.Error as exc:
             if _connection_lost(exc):
                 raise StoreError(
-                    f"cannot reach the database at {self.target.display}: {one_line(exc)}"
+                    f"cannot reach the database at {self.target.display}: "
+                    f"{one_line(exc, self.target)}"
                 ) from exc
-            raise StoreError(f"the database could not answer: {one_line(exc)}") from exc
+            raise StoreError(
+                f"the database could not answer: {one_line(exc, self.target)}"
+            ) from exc
 
     async def _transaction(
         self, operation: Callable[[Connection], Awaitable[T]], *, notify: bool = False
@@ -211,6 +217,12 @@ class PostgresStore:
         return await prune_in_batches(
             lambda limit: self._connected(lambda c: sql.prune_batch(c, before, limit))
         )
+
+    async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
+        await self._connected(lambda c: sessions_sql.revoke_postgres(c, digest, until, now))
+
+    async def session_revoked(self, digest: str, now: datetime) -> bool:
+        return await self._connected(lambda c: sessions_sql.revoked_postgres(c, digest, now))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)

@@ -20,9 +20,10 @@ CONNECT_SECONDS = 10
 MIGRATION_LOCK = (0x686F6F6B, 1)
 
 
-def one_line(exc: BaseException) -> str:
-    """A driver message on one line (libpq spreads its hints over several)."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+def one_line(exc: BaseException, target: Target) -> str:
+    """A driver message on one line (libpq spreads its hints over several), with nothing of
+    `target`'s credentials in it (libpq repeats a URL it cannot parse, whole)."""
+    return target.scrub(" ".join(str(exc).split())) or type(exc).__name__
 
 
 async def connect(target: Target) -> Connection:
@@ -32,7 +33,7 @@ async def connect(target: Target) -> Connection:
             target.conninfo, autocommit=True, connect_timeout=CONNECT_SECONDS
         )
     except psycopg.Error as exc:
-        raise StoreError(f"cannot connect to {target.display}: {one_line(exc)}") from exc
+        raise StoreError(f"cannot connect to {target.display}: {one_line(exc, target)}") from exc
 
 
 async def migrate(connection: Connection) -> int:

@@ -97,6 +97,9 @@ class Listener:
                         self._work.set()
             except (StoreError, psycopg.Error) as exc:
                 if not failing:
-                    log.warning("cannot listen for new jobs (polling meanwhile): %s", one_line(exc))
+                    log.warning(
+                        "cannot listen for new jobs (polling meanwhile): %s",
+                        one_line(exc, self._target),
+                    )
                 failing = True
             await asyncio.sleep(RECONNECT_SECONDS)

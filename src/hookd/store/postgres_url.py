@@ -1,28 +1,34 @@
-"""hookd's PostgreSQL URLs: its own options in the query, and a form safe to print. No
-driver import here, so printing a URL costs nothing."""
+"""hookd's PostgreSQL URLs: its own options in the query, and what libpq gets. How a URL is
+shown, and how a driver message is cleaned of it, is `hookd.store.database_url`'s. No driver
+import here, so printing a URL costs nothing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
 from hookd.errors import StoreError
+from hookd.store.database_url import display_url, normalized_url, scrub
 
 POOL_SIZE = 10
 WAIT_SECONDS = 5.0
 _HOOKD_OPTIONS = ("pool_size", "timeout")
-_SECRET_OPTIONS = ("password", "sslpassword")
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """A parsed `postgresql://` URL. `conninfo` is what libpq gets (hookd's own options
-    removed); `display` is safe to print (no password)."""
+    removed, user name and password percent-encoded); `display` is safe to print."""
 
     conninfo: str
     display: str
     pool_size: int
     timeout: float
+    url: str = field(repr=False)
+
+    def scrub(self, text: str) -> str:
+        """`text` (a driver's message) with nothing of this URL's credentials left."""
+        return scrub(text, self.url)
 
 
 def parse_url(url: str) -> Target:
@@ -30,7 +36,13 @@ def parse_url(url: str) -> Target:
     `pool_size` caps this process's connections (default 10) and `timeout` is how long an
     operation waits for a connection before failing (default 5 s); any other query option
     goes to libpq as it is (`sslmode`, `connect_timeout`, `application_name`, ...)."""
-    base, _, query = url.partition("?")
+    try:
+        base, _, query = normalized_url(url).partition("?")
+    except ValueError as exc:
+        raise StoreError(
+            f"{display_url(url)}: not a URL hookd can read (a broken host, or a password "
+            "holding '/', '?' or '#' that is not percent-encoded)"
+        ) from exc
     pairs = parse_qsl(query, keep_blank_values=True)
     ours = {key: value for key, value in pairs if key in _HOOKD_OPTIONS}
     rest = [(key, value) for key, value in pairs if key not in _HOOKD_OPTIONS]
@@ -42,23 +54,4 @@ def parse_url(url: str) -> Target:
     if pool_size < 1 or not timeout > 0:
         raise StoreError(f"{display_url(url)}: pool_size and timeout must be positive")
     conninfo = f"{base}?{urlencode(rest, safe='/')}" if rest else base
-    return Target(conninfo, display_url(url), pool_size, timeout)
-
-
-def display_url(url: str) -> str:
-    """The URL with its password (in the authority or the query) replaced by `***`."""
-    base, _, query = url.partition("?")
-    scheme, separator, rest = base.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        credentials, host = authority.rsplit("@", 1)
-        if ":" in credentials:
-            authority = f"{credentials.split(':', 1)[0]}:***@{host}"
-    shown = f"{scheme}{separator}{authority}{slash}{path}"
-    if not query:
-        return shown
-    pairs = [
-        (key, "***" if key in _SECRET_OPTIONS else value)
-        for key, value in parse_qsl(query, keep_blank_values=True)
-    ]
-    return f"{shown}?{urlencode(pairs, safe='*/')}"
+    return Target(conninfo, display_url(url), pool_size, timeout, url)

@@ -18,6 +18,7 @@ import orjson
 
 from hookd.core.delivery import Delivery
 from hookd.errors import StoreError
+from hookd.store import sessions_sql
 from hookd.store import sqlite_jobs as jobs_sql
 from hookd.store import sqlite_sql as sql
 from hookd.store.filters import prune_in_batches
@@ -189,6 +190,12 @@ class SqliteStore:
         return await prune_in_batches(
             lambda limit: self._write(lambda c: sql.prune_batch(c, before, limit), slow=True)
         )
+
+    async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
+        await self._write(lambda c: sessions_sql.revoke_sqlite(c, digest, until, now))
+
+    async def session_revoked(self, digest: str, now: datetime) -> bool:
+        return await self._read(lambda c: sessions_sql.revoked_sqlite(c, digest, now))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._wakeups.wait(timeout)

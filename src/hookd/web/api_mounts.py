@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
 from hookd.config import Config
+from hookd.core.ratelimit import FailureLimiter
 from hookd.errors import StoreError
 from hookd.retention import daily_prune
 from hookd.store.base import Store
@@ -20,12 +21,15 @@ from hookd.web.api import api_app, error
 from hookd.web.auth import ApiGuard, Auth
 from hookd.web.dashboard import Dashboard
 from hookd.web.metrics import METRICS_CONTENT_TYPE, exposition
+from hookd.web.sessions import Sessions
 
 
 def operating_routes(config: Config, store: Store) -> list[BaseRoute]:
     """The routes to add beside /healthz and /readyz."""
-    token = config.server.token
-    auth = Auth(token.get_secret_value() if token else None, config.server.host)
+    token = config.server.token.get_secret_value() if config.server.token else None
+    limiter = FailureLimiter(config.server.auth_failures, config.server.auth_window)
+    sessions = Sessions(token.encode() if token else None, store)
+    auth = Auth(token, config.server.host, sessions, limiter)
 
     async def metrics(_request: Request) -> Response:
         try:

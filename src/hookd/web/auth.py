@@ -2,9 +2,13 @@
 kept safe from other sites.
 
 - With `server.token` set: `Authorization: Bearer <token>` (compared in constant time), or
-  the session cookie that signing in at `/login` sets. The cookie is HttpOnly and
-  SameSite=Strict, signed with a key derived from the token (changing the token signs
-  everyone out), and holds no secret: only a random CSRF token.
+  the session cookie that signing in at `/login` sets (see `hookd.web.sessions`: HttpOnly,
+  SameSite=Strict, signed with a key derived from the token, revoked on the server by
+  `/logout`).
+- A client (peer address; an IPv6 /64) that fails to sign in `server.auth_failures` times
+  within `server.auth_window` (a wrong token, a forged or signed-out cookie) gets 429 with
+  Retry-After for every token it tries until the window has passed: guessing is slowed to
+  that rate. A valid session cookie still works meanwhile (it cannot be guessed).
 - Without a token hookd listens on loopback only (config refuses otherwise), and answers
   only requests whose Host is a loopback name, so a web page cannot reach it by pointing
   its own domain at 127.0.0.1 (DNS rebinding).
@@ -15,91 +19,113 @@ kept safe from other sites.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
-import os
-import secrets
+import time
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hookd.core.ratelimit import FailureLimiter, retry_after_header
+from hookd.errors import StoreError
+from hookd.web.sessions import SESSION_SECONDS, Session, Sessions
+
 SESSION_COOKIE = "hookd_session"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "x-csrf-token"
-SESSION_SECONDS = 7 * 24 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A browser's session: only the CSRF token its forms and scripts must send back."""
-
-    csrf: str
+TOO_MANY = "Too many failed sign-ins from your address; try again in {seconds} seconds."
 
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """Whether a request may go on; if not, the status and the sentence to answer."""
+    """Whether a request may go on; if not, the status and the sentence to answer (and,
+    for 429, how many seconds to wait)."""
 
     status: int = 200
     reason: str = ""
     session: Session | None = None
+    retry_after: float | None = None
 
     @property
     def allowed(self) -> bool:
         return self.status == 200
 
+    def headers(self) -> dict[str, str]:
+        """The headers a refusal carries: WWW-Authenticate for 401, Retry-After for 429."""
+        if self.status == 401:
+            return {"WWW-Authenticate": "Bearer"}
+        if self.retry_after is not None:
+            return {"Retry-After": retry_after_header(self.retry_after)}
+        return {}
+
 
 class Auth:
-    def __init__(self, token: str | None, host: str) -> None:
+    def __init__(self, token: str | None, host: str, sessions: Sessions, limiter: FailureLimiter):
         self._token = token.encode() if token else None
         self._host = host
-        # Without a token the key only has to outlive this process's sessions.
-        key = (
-            hmac.new(self._token, b"hookd dashboard session v1", hashlib.sha256).digest()
-            if self._token
-            else os.urandom(32)
-        )
-        self._signer = URLSafeTimedSerializer(key, salt="hookd-session")
+        self.sessions = sessions
+        self._limiter = limiter
 
     @property
     def required(self) -> bool:
         """True when a token is set: requests must prove they know it."""
         return self._token is not None
 
-    def token_matches(self, candidate: str) -> bool:
-        if self._token is None:
-            return False
-        return hmac.compare_digest(candidate.encode("utf-8", "surrogateescape"), self._token)
+    def held_back(self, connection: HTTPConnection) -> Verdict | None:
+        """429 for a client that failed too often lately, else None."""
+        wait = self._limiter.retry_after(_client(connection), time.monotonic())
+        if wait is None:
+            return None
+        return Verdict(429, TOO_MANY.format(seconds=retry_after_header(wait)), retry_after=wait)
 
-    def bearer(self, connection: HTTPConnection) -> bool:
-        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and self.token_matches(credentials.strip())
+    def failed(self, connection: HTTPConnection) -> None:
+        """Count a failed sign-in of this request's client."""
+        self._limiter.fail(_client(connection), time.monotonic())
 
-    def session(self, connection: HTTPConnection) -> Session | None:
+    def attempt(self, connection: HTTPConnection, candidate: str) -> Verdict:
+        """Check a token a client offered (login form, bearer): 429 while it is held back,
+        401 (counted) for a wrong one."""
+        held = self.held_back(connection)
+        if held is not None:
+            return held
+        if self._token is not None and hmac.compare_digest(
+            candidate.encode("utf-8", "surrogateescape"), self._token
+        ):
+            return Verdict()
+        self.failed(connection)
+        return Verdict(401, "Sign in, or send Authorization: Bearer <token>.")
+
+    async def session(self, connection: HTTPConnection) -> Session | Verdict | None:
+        """The request's valid session; None without one (no cookie, or, without a token,
+        a stale one); else the refusal of its cookie. A forged cookie is a failed sign-in
+        (see `Refused`); a stale one is not, so an open tab polling with it after a
+        logout cannot lock its user out."""
         cookie = connection.cookies.get(SESSION_COOKIE)
         if not cookie:
             return None
         try:
-            data = self._signer.loads(cookie, max_age=SESSION_SECONDS)
-        except BadSignature:
+            loaded = await self.sessions.load(cookie)
+        except StoreError as exc:
+            return Verdict(503, f"The store could not answer: {exc}")
+        if isinstance(loaded, Session):
+            return loaded
+        if not self.required:
             return None
-        csrf = data.get("csrf") if isinstance(data, dict) else None
-        return Session(csrf) if isinstance(csrf, str) else None
-
-    @staticmethod
-    def new_session() -> Session:
-        return Session(secrets.token_urlsafe(32))
+        held = self.held_back(connection)
+        if held is not None:
+            return held
+        if loaded == "forged":
+            self.failed(connection)
+        return Verdict(401, "Your session has ended; sign in again.")
 
     def set_session(self, request: Request, response: Response, session: Session) -> None:
         """Give the browser `session` as the signed, HttpOnly, SameSite=Strict cookie."""
         response.set_cookie(
             SESSION_COOKIE,
-            self._signer.dumps({"csrf": session.csrf}),
+            self.sessions.cookie(session),
             max_age=SESSION_SECONDS,
             path="/",
             secure=_over_https(request),
@@ -107,8 +133,11 @@ class Auth:
             samesite="strict",
         )
 
-    @staticmethod
-    def end_session(response: Response) -> None:
+    async def end_session(self, session: Session, response: Response) -> None:
+        """Revoke `session` on the server (its cookie is refused from now on, by every
+        receiver on the database) and ask the browser to forget it."""
+        if session.csrf:
+            await self.sessions.revoke(session)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
 
     def host_allowed(self, connection: HTTPConnection) -> bool:
@@ -120,13 +149,16 @@ class Auth:
         name = name.strip("[]").lower()
         return name in ("localhost", self._host.lower()) or _is_loopback(name)
 
-    def check(self, connection: HTTPConnection, method: str, csrf: str | None) -> Verdict:
+    async def check(self, connection: HTTPConnection, method: str, csrf: str | None) -> Verdict:
         """May this request go on? `csrf` is the token a state-changing request sent."""
         if not self.host_allowed(connection):
             return Verdict(403, HOST_REFUSED)
-        if self.bearer(connection):
-            return Verdict()
-        session = self.session(connection)
+        scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip() and self.required:
+            return self.attempt(connection, credentials.strip())
+        session = await self.session(connection)
+        if isinstance(session, Verdict):
+            return session
         if self.required and session is None:
             return Verdict(401, "Sign in, or send Authorization: Bearer <token>.")
         if method in SAFE_METHODS:
@@ -142,6 +174,12 @@ HOST_REFUSED = (
     "hookd answers its dashboard and API only at a loopback address (127.0.0.1, ::1, "
     "localhost) while no server.token is set."
 )
+
+
+def _client(connection: HTTPConnection) -> str | None:
+    """The address failures are counted for: the peer (a proxy in front of hookd makes all
+    its clients one, so a guessing client there holds the others back too)."""
+    return connection.client.host if connection.client else None
 
 
 def _is_loopback(name: str) -> bool:
@@ -186,10 +224,10 @@ class ApiGuard:
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)
-        verdict = self.auth.check(connection, scope["method"], connection.headers.get(CSRF_HEADER))
+        csrf = connection.headers.get(CSRF_HEADER)
+        verdict = await self.auth.check(connection, scope["method"], csrf)
         if not verdict.allowed:
-            headers = {"WWW-Authenticate": "Bearer"} if verdict.status == 401 else None
-            response = JSONResponse({"error": verdict.reason}, verdict.status, headers)
+            response = JSONResponse({"error": verdict.reason}, verdict.status, verdict.headers())
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from hookd.config import Config
 from hookd.core.delivery import Body
+from hookd.core.redaction import redact_body_text
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
@@ -35,8 +36,9 @@ from hookd.store.records import (
 from hookd.web import api_models as models
 from hookd.web.api import MAX_JOBS, BadRequest, parse_query
 from hookd.web.api_views import delivery_detail
-from hookd.web.auth import Auth, Session
+from hookd.web.auth import Auth
 from hookd.web.dashboard_forms import Forms, login_url, page_headers
+from hookd.web.sessions import Session
 
 PAGE_SIZE = 50
 TREE_LIMIT = 256 * 1024
@@ -78,14 +80,12 @@ class Dashboard:
         """A GET page: sign-in first when a token is set; errors as pages, not tracebacks."""
 
         async def endpoint(request: Request) -> Response:
-            verdict = self.auth.check(request, "GET", None)
+            verdict = await self.auth.check(request, "GET", None)
             if verdict.status == 401:
                 return RedirectResponse(login_url(request.url.path + _query(request)), 303)
             if not verdict.allowed:
-                return self.render(
-                    request, None, "error.html", verdict.status, message=verdict.reason
-                )
-            session = verdict.session or self.auth.new_session()
+                return self.forms.refusal(request, verdict)
+            session = verdict.session or self.auth.sessions.new()
             response = await self._answer(handler, request, session)
             if verdict.session is None:
                 self.auth.set_session(request, response, session)
@@ -135,7 +135,8 @@ class Dashboard:
             # Only the first MiB, raw: parsing and printing all of a 25 MB body to show one
             # would take several times its size.
             view = delivery_detail(self.config, replace(detail, body=None), jobs)
-            raw, tree, pretty = _first_text(body), None, None
+            raw = redact_body_text(detail.content_type, _first_text(body))
+            tree, pretty = None, None
         else:
             view = delivery_detail(self.config, detail, jobs)
             payload, raw = view.payload_json, view.payload or ""

@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from hookd.web.auth import CSRF_FIELD, Auth, Session, same_origin
+from hookd.web.auth import CSRF_FIELD, Auth, Verdict, same_origin
+from hookd.web.sessions import Session
 
 FORM_LIMIT = 16 * 1024
 # Scripts and styles only from hookd itself: an injected tag in a payload could not run.
@@ -61,15 +62,21 @@ class Forms:
         form = await read_form(request)
         if form is None:
             return self._error(request, 413, "That form is too large.")
-        verdict = self.auth.check(request, "POST", form.get(CSRF_FIELD))
+        verdict = await self.auth.check(request, "POST", form.get(CSRF_FIELD))
         if verdict.status == 401:
             return RedirectResponse("/login", 303)
         if not verdict.allowed:
-            return self._error(request, verdict.status, verdict.reason)
+            return self.refusal(request, verdict)
         return await handler(verdict.session or Session(""))
 
     def _error(self, request: Request, status: int, message: str) -> Response:
         return self.render(request, None, "error.html", status, message=message)
+
+    def refusal(self, request: Request, verdict: Verdict) -> Response:
+        """A refused request's page, with the verdict's headers (Retry-After for 429)."""
+        response = self._error(request, verdict.status, verdict.reason)
+        response.headers.update(verdict.headers())
+        return response
 
     async def login_page(self, request: Request) -> Response:
         if not self.auth.required:
@@ -86,23 +93,24 @@ class Forms:
         if not same_origin(request):
             return self._error(request, 403, "Refused: this request came from another site.")
         target = safe_next(form.get("next"))
-        if not self.auth.token_matches(form.get("token", "")):
-            return self.render(
-                request,
-                None,
-                "login.html",
-                401,
-                next=target,
-                error="That token is not the one hookd was given.",
-            )
-        response = RedirectResponse(target, 303)
-        self.auth.set_session(request, response, self.auth.new_session())
-        return response
+        verdict = self.auth.attempt(request, form.get("token", ""))
+        if verdict.status == 401:
+            error = "That token is not the one hookd was given."
+        elif not verdict.allowed:
+            error = verdict.reason
+        else:
+            response = RedirectResponse(target, 303)
+            self.auth.set_session(request, response, self.auth.sessions.new())
+            return response
+        page = self.render(request, None, "login.html", verdict.status, next=target, error=error)
+        if verdict.status == 429:
+            page.headers.update(verdict.headers())
+        return page
 
     async def logout(self, request: Request) -> Response:
-        async def sign_out(_session: Session) -> Response:
+        async def sign_out(session: Session) -> Response:
             response = RedirectResponse("/login" if self.auth.required else "/", 303)
-            self.auth.end_session(response)
+            await self.auth.end_session(session, response)
             return response
 
         return await self.submit(request, sign_out)
