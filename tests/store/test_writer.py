@@ -240,3 +240,58 @@ async def test_the_wal_is_copied_into_the_database_file_off_the_commit_path(
         await asyncio.sleep(0.05)
     assert small < 100_000
     assert database.stat().st_size > 1_500_000
+
+
+async def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(200):  # 10 s
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_once_checkpointed_the_wal_file_shrinks_to_the_journal_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "JOURNAL_SIZE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    wal = tmp_path / "w.db-wal"
+    writer = Writer(lambda: writer_module.connect_wal(tmp_path / "w.db", 1))
+    await writer.start()
+    try:
+        await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+        reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM blobs").fetchone()  # holds the WAL's start
+        for _ in range(20):
+            await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (?)", (bytes(100_000),)))
+        grown = wal.stat().st_size
+        reader.execute("COMMIT")
+        reader.close()
+
+        async def shrunk() -> bool:  # each write lets a checkpoint run; one after it restarts
+            await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (x'00')"))
+            return wal.stat().st_size <= 64 * 1024
+
+        for _ in range(200):
+            if await shrunk():
+                break
+            await asyncio.sleep(0.05)
+        assert grown > 2_000_000
+        assert wal.stat().st_size <= 64 * 1024
+    finally:
+        await writer.stop()
+
+
+async def test_a_batch_failing_in_the_database_is_followed_by_an_emptied_wal(
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal = tmp_path / "w.db-wal"
+    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (?)", (1,)))
+    await wait_for(lambda: writer._checkpointing is None, "the passive checkpoint")
+    assert wal.stat().st_size > 0
+    with pytest.raises(StoreError, match="no such table"):  # an error of the database's own
+        await writer.run(lambda c: c.execute("INSERT INTO missing VALUES (1)"))
+    await wait_for(lambda: wal.stat().st_size == 0, "the WAL to be truncated")
+    assert await writer.run(insert(2)) == 1
