@@ -24,19 +24,7 @@ at 200 deliveries a second with two workers, a claim took 4.5 ms at the median w
 batch waited for the disk under the write lock, 0.7 ms now.
 
 Checkpoints (copying the WAL back into the database file) run on a connection and thread of
-their own at most once a second, not inside whichever commit crossed SQLite's threshold:
-that commit took tens of milliseconds, and every write waiting behind it did too.
-
-The WAL stays bounded, so that a full disk heals once some space is free again. When a
-checkpoint has copied all of it, the next commit writes from the WAL's start again and
-shrinks the file to JOURNAL_SIZE_LIMIT (SQLite never shrinks it otherwise). A batch that
-fails in the database (disk full, I/O error, a damaged page) is followed, at most once a
-second, by a checkpoint that waits for readers, copies all of the WAL and truncates it to
-nothing: on a full disk that is the space the next commit needs (`reclaim` asks for one
-too, when the store sees the disk nearly full). And the checkpoints that run every second
-truncate the WAL as well while the disk has less room left than the WAL file takes: else
-new deliveries fill the WAL's unused space while the database file cannot grow to take
-them, and all that must fit on the disk at once before the WAL can shrink.
+their own (see `hookd.store.checkpoints`, which also keeps the WAL bounded).
 
 A batch runs its writes one after another without savepoints (a savepoint per write copied
 every page it touched into a journal, which doubled the cost of a delivery). If one raises,
@@ -49,7 +37,6 @@ import asyncio
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,15 +44,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hookd.errors import StoreError
+from hookd.store import checkpoints
+from hookd.store.checkpoints import Checkpoints
 
 log = logging.getLogger("hookd.store")
 
 T = TypeVar("T")
-CHECKPOINT_SECONDS = 1.0
-# Above what a second of the fastest ingest measured writes into the WAL (so a normal
-# checkpoint round never truncates a file the next second grows again), far below what
-# an unchecked WAL reaches when checkpoints fall behind.
-JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
 _NORMAL = 1  # PRAGMA synchronous: in WAL mode, commits do not wait for the disk
 Operation = Callable[[sqlite3.Connection], Any]
 
@@ -106,16 +90,12 @@ class Writer:
         # The WAL hookd syncs itself, when the connection was opened to sync every commit.
         self._wal: Path | None = None
         self._wal_named_on_disk = False
-        self._wal_file: Path | None = None  # the WAL, synced by hookd or not
         # The writer thread's commit and sync of the batch holding durable writes, while on.
         self._syncing: asyncio.Future[None] | None = None
         # Set while only durable writes wait for the sync in flight: a write that needs no
         # sync resolves it, so that it is committed meanwhile.
         self._nudge: asyncio.Future[None] | None = None
-        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
-        self._checkpoint_connection: sqlite3.Connection | None = None
-        self._checkpointing: asyncio.Task[None] | None = None
-        self._last_checkpoint = time.monotonic()
+        self._checkpoints = Checkpoints(connect)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -125,13 +105,14 @@ class Writer:
             (self._busy_timeout_ms,) = self._connection.execute("PRAGMA busy_timeout").fetchone()
             (level,) = self._connection.execute("PRAGMA synchronous").fetchone()
             (_, _, path) = self._connection.execute("PRAGMA database_list").fetchone()
-            self._wal_file = Path(f"{path}-wal") if path else None
+            self._checkpoints.wal = Path(f"{path}-wal") if path else None
             if level > _NORMAL and path:
                 self._wal = Path(f"{path}-wal")
                 self._connection.execute(f"PRAGMA synchronous = {_NORMAL}")
             self._connection.execute("PRAGMA busy_timeout = 0")
             self._connection.execute("PRAGMA wal_autocheckpoint = 0")
-            self._connection.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            limit = checkpoints.JOURNAL_SIZE_LIMIT
+            self._connection.execute(f"PRAGMA journal_size_limit = {limit}")
         except (sqlite3.Error, OSError) as exc:
             if self._connection is not None:
                 self._connection.close()
@@ -144,17 +125,11 @@ class Writer:
             await asyncio.shield(self._committing)
         if self._syncing is not None:
             await asyncio.wait([self._syncing])
-        if self._checkpointing is not None:
-            await asyncio.shield(self._checkpointing)
-        if self._checkpoint_connection is not None:
-            closing = self._checkpoint_connection.close
-            await asyncio.get_running_loop().run_in_executor(self._checkpointer, closing)
-            self._checkpoint_connection = None
+        await self._checkpoints.stop()
         if self._connection is not None:
             await self._on_thread(self._connection.close)
             self._connection = None
         self._thread.shutdown(wait=True)
-        self._checkpointer.shutdown(wait=True)
 
     async def run(
         self,
@@ -247,7 +222,7 @@ class Writer:
                 raise
             self._after_failure(exc)
             return
-        self._maybe_checkpoint("PASSIVE")
+        self._checkpoints.request("PASSIVE")
         waiting = []
         for write, outcome in zip(batch, outcomes, strict=True):
             if syncing is not None and write.durable and outcome[1] is None:
@@ -297,7 +272,7 @@ class Writer:
             log.error("the store could not sync its write-ahead log: %s", failure)
             error = StoreError(f"the database could not be written to disk: {failure}")
             error.__cause__ = failure
-            self._maybe_checkpoint("TRUNCATE")
+            self._checkpoints.request("TRUNCATE")
         for write, result in waiting:
             _resolve(write.future, result, error)
 
@@ -318,56 +293,13 @@ class Writer:
 
     def reclaim(self) -> None:
         """The disk is short of room: empty the WAL file, as after a failed batch."""
-        self._maybe_checkpoint("TRUNCATE")
+        self._checkpoints.request("TRUNCATE")
 
     def _after_failure(self, exc: BaseException) -> None:
-        """After a batch failed in the database, truncate the WAL (see the module's
-        docstring); a busy lock is no reason to, the holder's commit will do."""
+        """After a batch failed in the database, empty the WAL file (see
+        `hookd.store.checkpoints`); a busy lock is no reason to, the holder's commit will."""
         if isinstance(exc, sqlite3.Error) and not _busy(exc):
-            self._maybe_checkpoint("TRUNCATE")
-
-    def _maybe_checkpoint(self, mode: str) -> None:
-        if self._checkpointing is not None:
-            return
-        if time.monotonic() - self._last_checkpoint < CHECKPOINT_SECONDS:
-            return
-        self._last_checkpoint = time.monotonic()
-        assert self._loop is not None
-        self._checkpointing = self._loop.create_task(self._checkpoint(mode))
-
-    async def _checkpoint(self, mode: str) -> None:
-        """Copy what the WAL holds into the database file. PASSIVE waits on no one: frames
-        a reader still needs stay for the next round. TRUNCATE waits (up to the busy
-        timeout) for readers and the writer, then empties the WAL file."""
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(self._checkpointer, self._run_checkpoint, mode)
-        except sqlite3.Error as exc:
-            log.warning("the store could not checkpoint its write-ahead log: %s", exc)
-        finally:
-            self._checkpointing = None
-
-    def _run_checkpoint(self, mode: str) -> None:
-        if self._checkpoint_connection is None:
-            self._checkpoint_connection = self._connect()
-        if mode == "PASSIVE" and self._wal_crowds_disk():
-            mode = "TRUNCATE"
-        statement = f"PRAGMA wal_checkpoint({mode})"
-        (busy, _, _) = self._checkpoint_connection.execute(statement).fetchone()
-        if busy and mode == "TRUNCATE":
-            log.warning("the store could not truncate its write-ahead log: readers held it")
-
-    def _wal_crowds_disk(self) -> bool:
-        """Whether the disk has less room left than the WAL file takes: then the space the
-        WAL holds beyond what it uses (it only shrinks to JOURNAL_SIZE_LIMIT) is returned,
-        so that the database file, which each checkpoint makes grow, has it."""
-        if self._wal_file is None:
-            return False
-        try:
-            stats = os.statvfs(self._wal_file.parent)
-            return stats.f_bavail * stats.f_frsize < self._wal_file.stat().st_size
-        except OSError:
-            return False
+            self._checkpoints.request("TRUNCATE")
 
     async def _begin(self, connection: sqlite3.Connection) -> None:
         if connection.in_transaction:  # left open by a batch cancelled mid-way
