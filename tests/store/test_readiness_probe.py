@@ -1,15 +1,20 @@
 """The store's readiness: one probe at most per second however often it is asked, a failed
-delivery answered at once, and a probe that hangs answered within a bound."""
+delivery answered at once, a probe that hangs answered within a bound; and SQLite's
+integrity check."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from hookd.errors import StoreError
 from hookd.store import readiness as readiness_module
 from hookd.store.readiness import Readiness
+from hookd.store.sqlite_health import IntegrityCheck
 
 pytestmark = pytest.mark.anyio
 
@@ -87,3 +92,21 @@ async def test_a_probe_that_hangs_is_answered_not_ready_within_the_wait(
     with pytest.raises(StoreError, match="database is locked"):
         await readiness.check()
     await readiness.close()
+
+
+def test_the_integrity_check_tells_a_damaged_file_and_a_missing_one(tmp_path: Path) -> None:
+    database = tmp_path / "h.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE t (b BLOB)")
+        connection.executemany("INSERT INTO t VALUES (randomblob(3000))", [()] * 300)
+    connection.close()
+    IntegrityCheck(database, 1).check()
+    with database.open("r+b") as file:
+        file.seek(4096)
+        file.write(os.urandom(database.stat().st_size - 4096))
+    with pytest.raises(StoreError, match="damaged"):
+        IntegrityCheck(database, 1).check()
+    database.unlink()
+    with pytest.raises(StoreError, match="could not be checked"):
+        IntegrityCheck(database, 1).check()
+    assert not database.exists()

@@ -55,8 +55,9 @@ class IntegrityCheck:
 
     def _quick_check(self) -> str | None:
         """What quick_check reports wrong (its first line), or None if all is well."""
+        uri = f"{self._path.resolve().as_uri()}?mode=rw"  # a file gone is not made anew
         try:
-            connection = sqlite3.connect(self._path, timeout=self._timeout, isolation_level=None)
+            connection = sqlite3.connect(uri, uri=True, timeout=self._timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not be checked: {exc}") from exc
         try:
