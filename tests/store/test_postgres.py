@@ -98,7 +98,7 @@ async def test_unreachable_database_is_one_clear_line_without_the_password() -> 
     assert message.startswith("cannot connect to postgresql://hookd:***@127.0.0.1:")
     assert "refused" in message and "s3cret" not in message and "\n" not in message
     with pytest.raises(StoreError, match="not open"):
-        await store.ping()
+        await store.probe()
 
 
 async def test_processes_starting_together_migrate_once(postgres: Cluster) -> None:
@@ -151,7 +151,7 @@ async def test_store_works_again_after_the_database_restarts(postgres: Cluster) 
         deadline = time.monotonic() + 20
         while True:
             try:
-                await store.ping()
+                await store.probe()
                 break
             except StoreError:
                 assert time.monotonic() < deadline, "the store did not reconnect"
@@ -176,3 +176,52 @@ async def test_a_large_body_leaves_no_large_object_behind(postgres_url: str) -> 
     with psycopg.connect(postgres_url) as connection:
         left = connection.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()
         assert left == (0,)
+
+
+async def test_after_a_restart_the_next_delivery_is_stored_though_every_pooled_one_died(
+    postgres: Cluster,
+) -> None:
+    """The pool held several connections the restart closed: all are replaced at once, so
+    the delivery gets a new one within its 5 s, not after trying each dead one in turn."""
+    store = store_for(postgres.new_database())
+    await store.open()
+    try:
+        await asyncio.gather(*(record(store) for _ in range(30)))  # the pool grows
+        await asyncio.sleep(1.1)  # past FRESH_SECONDS: each is checked before use
+        postgres.stop()
+        postgres.start()
+        assert (await record(store)).status == "accepted"
+        await store.probe()
+    finally:
+        await store.close()
+
+
+def end_sessions(url: str) -> None:
+    """End every session on `url`'s database but the caller's, as a restart would."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+async def test_a_delivery_whose_connection_dies_under_it_is_stored_on_a_new_one(
+    postgres_url: str,
+) -> None:
+    """A connection that answered less than a second ago is not checked first; if it is
+    gone, a delivery with a forge id runs once more on a new one (were it committed, the
+    second run would find it and answer duplicate). One without an id is not run twice."""
+    store = store_for(postgres_url)
+    await store.open()
+    try:
+        await record(store)
+        end_sessions(postgres_url)
+        assert (await record(store)).status == "accepted"
+        await store.probe()
+        end_sessions(postgres_url)
+        with pytest.raises(StoreError, match="cannot reach the database"):
+            await record(store, make_delivery(None))
+        with pytest.raises(StoreError, match="cannot reach the database"):
+            await store.probe()  # that failure made it not ready at once
+    finally:
+        await store.close()

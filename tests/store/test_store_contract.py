@@ -246,8 +246,8 @@ async def test_missing_records_are_not_found(store: Store) -> None:
         await store.read_log("01NOPE")
 
 
-async def test_answers_ping_and_reports_the_newest_schema_version(store: Store) -> None:
-    await store.ping()
+async def test_answers_the_probe_and_reports_the_newest_schema_version(store: Store) -> None:
+    await store.probe()
     assert await store.schema_version() == max(m.version for m in migrations("sqlite"))
 
 

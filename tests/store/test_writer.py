@@ -13,6 +13,7 @@ import pytest
 
 from conftest import LoopTicks
 from hookd.errors import StoreError
+from hookd.store import checkpoints
 from hookd.store import writer as writer_module
 from hookd.store.writer import Writer
 
@@ -231,7 +232,7 @@ async def test_the_wal_is_copied_into_the_database_file_off_the_commit_path(
     database = tmp_path / "w.db"
     await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
     small = database.stat().st_size
-    monkeypatch.setattr(writer_module, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.0)
     for _ in range(20):
         await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (?)", (bytes(100_000),)))
     for _ in range(100):  # the checkpoint runs in the background
@@ -240,3 +241,88 @@ async def test_the_wal_is_copied_into_the_database_file_off_the_commit_path(
         await asyncio.sleep(0.05)
     assert small < 100_000
     assert database.stat().st_size > 1_500_000
+
+
+async def test_once_checkpointed_the_wal_file_shrinks_to_the_journal_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "JOURNAL_SIZE_LIMIT", 64 * 1024)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.0)
+    wal = tmp_path / "w.db-wal"
+    writer = Writer(lambda: writer_module.connect_wal(tmp_path / "w.db", 1))
+    await writer.start()
+    try:
+        await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+        reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM blobs").fetchone()  # holds the WAL's start
+        for _ in range(20):
+            await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (?)", (bytes(100_000),)))
+        grown = wal.stat().st_size
+        reader.execute("COMMIT")
+        reader.close()
+
+        async def shrunk() -> bool:  # each write lets a checkpoint run; one after it restarts
+            await writer.run(lambda c: c.execute("INSERT INTO blobs VALUES (x'00')"))
+            return wal.stat().st_size <= 64 * 1024
+
+        for _ in range(200):
+            if await shrunk():
+                break
+            await asyncio.sleep(0.05)
+        assert grown > 2_000_000
+        assert wal.stat().st_size <= 64 * 1024
+    finally:
+        await writer.stop()
+
+
+async def test_a_batch_failing_in_the_database_is_followed_by_an_emptied_wal(
+    writer: Writer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wal = tmp_path / "w.db-wal"
+    await writer.run(lambda c: c.execute("INSERT INTO t VALUES (?)", (1,)))
+    assert wal.stat().st_size > 0
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.0)
+    for _ in range(100):  # a failure finding a checkpoint still running asks in vain
+        with pytest.raises(StoreError, match="no such table"):  # the database's own error
+            await writer.run(lambda c: c.execute("INSERT INTO missing VALUES (1)"))
+        await asyncio.sleep(0.05)
+        if wal.stat().st_size == 0:
+            break
+    assert wal.stat().st_size == 0
+    assert await writer.run(insert(2)) == 1
+
+
+async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A passive checkpoint never finds all of a busy WAL copied, so the WAL would never
+    start afresh; once over the limit, a short blocking round copies the rest."""
+    limit = 256 * 1024
+    monkeypatch.setattr(checkpoints, "JOURNAL_SIZE_LIMIT", limit)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.05)
+    wal = tmp_path / "w.db-wal"
+    writer = Writer(lambda: writer_module.connect_wal(tmp_path / "w.db", 5))
+    await writer.start()
+    peak = 0
+    try:
+        await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
+
+        async def steady() -> None:
+            for _ in range(60):
+                await writer.run(
+                    lambda c: c.execute("INSERT INTO blobs VALUES (randomblob(20000))")
+                )
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, wal.stat().st_size if wal.exists() else 0)
+                await asyncio.sleep(0.005)
+
+        watching = asyncio.ensure_future(watch())
+        await asyncio.gather(*(steady() for _ in range(20)))  # 24 MB in all
+        watching.cancel()
+    finally:
+        await writer.stop()
+    assert peak < 12 * 1024 * 1024

@@ -36,8 +36,15 @@ class Store(Protocol):
     async def close(self) -> None:
         """Finish pending writes and release connections."""
 
-    async def ping(self) -> None:
-        """Return when the database answers a query; raise StoreError otherwise."""
+    async def probe(self) -> None:
+        """Return if a delivery could be committed now; raise StoreError saying why not
+        (disk full, database damaged, write lock held elsewhere, database unreachable).
+
+        The answer comes from a real write that goes the way a delivery's does and waits
+        for the disk as one does, run at most once a second however often this is called
+        (see `hookd.store.readiness`); on SQLite also from `PRAGMA quick_check` when due
+        (see `hookd.store.sqlite_health`). A delivery `record_delivery` could not store
+        makes it raise at once, until a later probe passes."""
 
     async def record_delivery(
         self,

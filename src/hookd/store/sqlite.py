@@ -23,6 +23,7 @@ from hookd.store import sqlite_jobs as jobs_sql
 from hookd.store import sqlite_sql as sql
 from hookd.store.filters import prune_in_batches
 from hookd.store.migrations import migrations
+from hookd.store.readiness import Readiness
 from hookd.store.records import (
     DeliveryDetail,
     DeliveryQuery,
@@ -35,11 +36,16 @@ from hookd.store.records import (
     Recorded,
     RejectedRequest,
 )
+from hookd.store.sqlite_health import IntegrityCheck, check_free_space
 from hookd.store.wakeups import Wakeups
 from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
 READERS = 4
+_PROBE = (
+    "INSERT INTO readiness (id, probed_at) VALUES (1, ?) "
+    "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at"
+)
 
 
 def sqlite_path(url: str) -> tuple[Path, float]:
@@ -59,6 +65,8 @@ class SqliteStore:
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="hookd-sqlite-read")
         self._opened = False
         self._wakeups = Wakeups()
+        self._integrity = IntegrityCheck(self.path, self._timeout)
+        self._readiness = Readiness(self._probe)
 
     def _connect(self) -> sqlite3.Connection:
         return connect_wal(self.path, self._timeout)
@@ -73,6 +81,7 @@ class SqliteStore:
         await self._write(_migrate, slow=True)
 
     async def close(self) -> None:
+        await self._readiness.close()
         if self._opened:
             await self._writer.stop()
         self._readers.shutdown(wait=True)
@@ -101,9 +110,23 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"the database could not answer: {exc}") from exc
 
-    async def ping(self) -> None:
-        # Through the writer: a database locked for writing cannot take deliveries.
-        await self._write(lambda connection: connection.execute("SELECT 1").fetchone())
+    async def probe(self) -> None:
+        await self._readiness.check()
+
+    async def _probe(self) -> None:
+        """A durable write through the writer, as a delivery's (committed and synced with
+        whatever batch it joins: no sync of its own under load); then, on a reader's thread,
+        the room on the disk (when short, the writer empties its WAL, if it can, to make
+        some) and the integrity check when due (see `hookd.store.sqlite_health`)."""
+        at = datetime.now(UTC).isoformat()
+        await self._write(lambda connection: connection.execute(_PROBE, (at,)))
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._readers, check_free_space, self.path)
+        except StoreError:
+            self._writer.reclaim()
+            raise
+        await loop.run_in_executor(self._readers, self._integrity.check)
 
     async def schema_version(self) -> int:
         return await self._read(sql.schema_version)
@@ -125,7 +148,12 @@ class SqliteStore:
                 connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of
             )
 
-        recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
+        try:
+            recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
+        except StoreError as exc:
+            self._readiness.failed(str(exc))
+            self._integrity.suspect(exc)
+            raise
         self._wakeups.give(len(recorded.job_ids))
         return recorded
 

@@ -24,8 +24,7 @@ at 200 deliveries a second with two workers, a claim took 4.5 ms at the median w
 batch waited for the disk under the write lock, 0.7 ms now.
 
 Checkpoints (copying the WAL back into the database file) run on a connection and thread of
-their own at most once a second, not inside whichever commit crossed SQLite's threshold:
-that commit took tens of milliseconds, and every write waiting behind it did too.
+their own (see `hookd.store.checkpoints`, which also keeps the WAL bounded).
 
 A batch runs its writes one after another without savepoints (a savepoint per write copied
 every page it touched into a journal, which doubled the cost of a delivery). If one raises,
@@ -38,7 +37,6 @@ import asyncio
 import logging
 import os
 import sqlite3
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,11 +44,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hookd.errors import StoreError
+from hookd.store import checkpoints
+from hookd.store.checkpoints import Checkpoints
 
 log = logging.getLogger("hookd.store")
 
 T = TypeVar("T")
-CHECKPOINT_SECONDS = 1.0
 _NORMAL = 1  # PRAGMA synchronous: in WAL mode, commits do not wait for the disk
 Operation = Callable[[sqlite3.Connection], Any]
 
@@ -96,10 +95,7 @@ class Writer:
         # Set while only durable writes wait for the sync in flight: a write that needs no
         # sync resolves it, so that it is committed meanwhile.
         self._nudge: asyncio.Future[None] | None = None
-        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-checkpoint")
-        self._checkpoint_connection: sqlite3.Connection | None = None
-        self._checkpointing: asyncio.Task[None] | None = None
-        self._last_checkpoint = time.monotonic()
+        self._checkpoints = Checkpoints(connect)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -109,11 +105,14 @@ class Writer:
             (self._busy_timeout_ms,) = self._connection.execute("PRAGMA busy_timeout").fetchone()
             (level,) = self._connection.execute("PRAGMA synchronous").fetchone()
             (_, _, path) = self._connection.execute("PRAGMA database_list").fetchone()
+            self._checkpoints.wal = Path(f"{path}-wal") if path else None
             if level > _NORMAL and path:
                 self._wal = Path(f"{path}-wal")
                 self._connection.execute(f"PRAGMA synchronous = {_NORMAL}")
             self._connection.execute("PRAGMA busy_timeout = 0")
             self._connection.execute("PRAGMA wal_autocheckpoint = 0")
+            limit = checkpoints.JOURNAL_SIZE_LIMIT
+            self._connection.execute(f"PRAGMA journal_size_limit = {limit}")
         except (sqlite3.Error, OSError) as exc:
             if self._connection is not None:
                 self._connection.close()
@@ -126,17 +125,11 @@ class Writer:
             await asyncio.shield(self._committing)
         if self._syncing is not None:
             await asyncio.wait([self._syncing])
-        if self._checkpointing is not None:
-            await asyncio.shield(self._checkpointing)
-        if self._checkpoint_connection is not None:
-            closing = self._checkpoint_connection.close
-            await asyncio.get_running_loop().run_in_executor(self._checkpointer, closing)
-            self._checkpoint_connection = None
+        await self._checkpoints.stop()
         if self._connection is not None:
             await self._on_thread(self._connection.close)
             self._connection = None
         self._thread.shutdown(wait=True)
-        self._checkpointer.shutdown(wait=True)
 
     async def run(
         self,
@@ -207,6 +200,7 @@ class Writer:
             await self._begin(connection)
         except sqlite3.Error as exc:
             _fail(self._take(), exc)
+            self._after_failure(exc)
             return
         batch = self._take()
         try:
@@ -226,8 +220,9 @@ class Writer:
             await self._roll_back(connection)
             if not isinstance(exc, Exception):
                 raise
+            self._after_failure(exc)
             return
-        self._maybe_checkpoint()
+        self._checkpoints.request("PASSIVE")
         waiting = []
         for write, outcome in zip(batch, outcomes, strict=True):
             if syncing is not None and write.durable and outcome[1] is None:
@@ -276,6 +271,8 @@ class Writer:
         if failure is not None:
             log.error("the store could not sync its write-ahead log: %s", failure)
             error = StoreError(f"the database could not be written to disk: {failure}")
+            error.__cause__ = failure
+            self._checkpoints.request("TRUNCATE")
         for write, result in waiting:
             _resolve(write.future, result, error)
 
@@ -294,29 +291,15 @@ class Writer:
                 os.close(folder)
             self._wal_named_on_disk = True
 
-    def _maybe_checkpoint(self) -> None:
-        if self._checkpointing is not None:
-            return
-        if time.monotonic() - self._last_checkpoint < CHECKPOINT_SECONDS:
-            return
-        self._last_checkpoint = time.monotonic()
-        assert self._loop is not None
-        self._checkpointing = self._loop.create_task(self._checkpoint())
+    def reclaim(self) -> None:
+        """The disk is short of room: empty the WAL file, as after a failed batch."""
+        self._checkpoints.request("TRUNCATE")
 
-    async def _checkpoint(self) -> None:
-        """Copy what the WAL holds into the database file, without waiting on anyone
-        (PASSIVE): frames a reader still needs stay for the next round."""
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._checkpointer, self._passive)
-        except sqlite3.Error as exc:
-            log.warning("the store could not checkpoint its write-ahead log: %s", exc)
-        finally:
-            self._checkpointing = None
-
-    def _passive(self) -> None:
-        if self._checkpoint_connection is None:
-            self._checkpoint_connection = self._connect()
-        self._checkpoint_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def _after_failure(self, exc: BaseException) -> None:
+        """After a batch failed in the database, empty the WAL file (see
+        `hookd.store.checkpoints`); a busy lock is no reason to, the holder's commit will."""
+        if isinstance(exc, sqlite3.Error) and not _busy(exc):
+            self._checkpoints.request("TRUNCATE")
 
     async def _begin(self, connection: sqlite3.Connection) -> None:
         if connection.in_transaction:  # left open by a batch cancelled mid-way
@@ -392,8 +375,13 @@ def _fail(batch: list[_Write], exc: BaseException) -> None:
     else:
         log.error("the store's writer failed a batch of %d writes", len(batch), exc_info=exc)
         error = StoreError(f"the store failed: {exc}")
+    error.__cause__ = exc  # what the store's readiness looks at (a damaged page, say)
     for write in batch:
         _resolve(write.future, None, error)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _needs_no_sync(write: _Write) -> bool:

@@ -15,7 +15,9 @@ from starlette.types import Receive, Scope, Send
 from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
+from hookd.store.postgres_url import display_url
 from hookd.web.api_mounts import operating_routes, retention_hooks
+from hookd.web.auth import Auth
 from hookd.web.receive import Receiver
 
 Service = Callable[[], Awaitable[None]]
@@ -34,6 +36,8 @@ class HookdApp:
         self.config = config
         self.store = store
         self.receiver = Receiver(config, store)
+        token = config.server.token
+        self._auth = Auth(token.get_secret_value() if token else None, config.server.host)
         self._hooks = [*lifespan_hooks, *retention_hooks(config, store)]
         self.site = Starlette(
             routes=[
@@ -65,12 +69,22 @@ class HookdApp:
     async def healthz(self, _request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def readyz(self, _request: Request) -> Response:
+    async def readyz(self, request: Request) -> Response:
+        """200 if a delivery could be committed now, else 503 (see `Store.probe`). Which
+        database, and why not, only for who may use the API: the bearer token or a signed-in
+        session (without a token, a loopback Host); anyone else learns ready or not."""
         try:
-            await self.store.ping()
+            await self.store.probe()
+            failure = None
         except StoreError as exc:
-            return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
-        return JSONResponse({"status": "ready"})
+            failure = str(exc)
+        body = {"status": "unavailable" if failure else "ready"}
+        if self._auth.check(request, "GET", None).allowed:
+            body["database"] = display_url(self.config.server.database)
+            if failure:
+                body["error"] = failure
+        headers = {"Cache-Control": "no-store"}
+        return JSONResponse(body, status_code=503 if failure else 200, headers=headers)
 
 
 async def not_found(_request: Request, _exc: Exception) -> Response:
