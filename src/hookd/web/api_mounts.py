@@ -24,12 +24,16 @@ from hookd.web.metrics import METRICS_CONTENT_TYPE, exposition
 from hookd.web.sessions import Sessions
 
 
-def operating_routes(config: Config, store: Store) -> list[BaseRoute]:
-    """The routes to add beside /healthz and /readyz."""
+def build_auth(config: Config, store: Store) -> Auth:
+    """The one `Auth` of a server: its token, sessions and sign-in failure limiter."""
     token = config.server.token.get_secret_value() if config.server.token else None
     limiter = FailureLimiter(config.server.auth_failures, config.server.auth_window)
     sessions = Sessions(token.encode() if token else None, store)
-    auth = Auth(token, config.server.host, sessions, limiter)
+    return Auth(token, config.server.host, sessions, limiter)
+
+
+def operating_routes(config: Config, store: Store, auth: Auth) -> list[BaseRoute]:
+    """The routes to add beside /healthz and /readyz."""
 
     async def metrics(_request: Request) -> Response:
         try:

@@ -15,9 +15,8 @@ from starlette.types import Receive, Scope, Send
 from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
-from hookd.store.postgres_url import display_url
-from hookd.web.api_mounts import operating_routes, retention_hooks
-from hookd.web.auth import Auth
+from hookd.store.database_url import display_url
+from hookd.web.api_mounts import build_auth, operating_routes, retention_hooks
 from hookd.web.receive import Receiver
 
 Service = Callable[[], Awaitable[None]]
@@ -36,14 +35,13 @@ class HookdApp:
         self.config = config
         self.store = store
         self.receiver = Receiver(config, store)
-        token = config.server.token
-        self._auth = Auth(token.get_secret_value() if token else None, config.server.host)
+        self._auth = build_auth(config, store)
         self._hooks = [*lifespan_hooks, *retention_hooks(config, store)]
         self.site = Starlette(
             routes=[
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
-                *operating_routes(config, store),
+                *operating_routes(config, store, self._auth),
             ],
             lifespan=self.lifespan,
             exception_handlers={404: not_found},
@@ -79,7 +77,7 @@ class HookdApp:
         except StoreError as exc:
             failure = str(exc)
         body = {"status": "unavailable" if failure else "ready"}
-        if self._auth.check(request, "GET", None).allowed:
+        if (await self._auth.check(request, "GET", None)).allowed:
             body["database"] = display_url(self.config.server.database)
             if failure:
                 body["error"] = failure
