@@ -33,7 +33,7 @@ hooks:
   relay:
     endpoint: github
     on: f-plain
-    forward: "@URL@/plain"
+    forward: {url: "@URL@/plain", original_signature: true}
   resign:
     endpoint: github
     on: f-resign

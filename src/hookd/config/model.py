@@ -122,6 +122,8 @@ class ForwardSettings(Strict):
     url: str
     secret: SecretStr | None = None
     timeout: Duration = 10.0
+    # Send the delivery's own signature headers on (the target shares the endpoint's secret).
+    original_signature: bool = False
 
 
 def _forward(value: Any) -> Any:
