@@ -121,6 +121,7 @@ async def _run_steps(
                 timeout=job.timeout,
                 output=job.output,
                 stop=job.stop,
+                processes=job.processes,
             )
         except OSError as exc:
             return failure(f"could not start git: {exc.strerror or exc}", retryable=True)

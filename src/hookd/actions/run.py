@@ -71,6 +71,7 @@ async def _run(
             timeout=job.timeout,
             output=job.output,
             stop=job.stop,
+            processes=job.processes,
         )
     except OSError as exc:
         return failure(f"could not start {argv[0]}: {exc.strerror or exc}", retryable=True)

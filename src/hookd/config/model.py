@@ -159,6 +159,8 @@ class HookSettings(Strict):
     timeout: Duration | None = None
     retries: int = Field(default=0, ge=0, le=100)
     concurrency: Annotated[ConcurrencySettings | None, BeforeValidator(_concurrency)] = None
+    # Leave the processes a job started running when it ends (a service manager is better).
+    keep_background: bool = False
 
     def action(self) -> str | None:
         """The name of the hook's one action (validation guarantees there is exactly one)."""
