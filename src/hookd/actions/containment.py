@@ -145,16 +145,18 @@ class Fence:
         return [entry for entry in table if entry.pid in found]
 
     def _candidates(self) -> list[ProcStat]:
+        """The living processes started since the first leader; on the way, hookd's orphans
+        among them that have exited (a daemon's intermediate parent) are reaped."""
         since = min(leader.started for leader in self.leaders)
         own = os.getpid()
-        table = (read_stat(pid) for pid in self._pids())
+        table = [entry for pid in self._pids() if (entry := read_stat(pid)) is not None]
+        for entry in table:
+            if entry.state == "Z" and entry.ppid == own and entry.pid not in OWNED:
+                _wait_for(entry.pid)
         return [
             entry
             for entry in table
-            if entry is not None
-            and entry.started >= since
-            and entry.pid != own
-            and entry.state not in ("Z", "X")
+            if entry.started >= since and entry.pid != own and entry.state not in ("Z", "X")
         ]
 
     def _pids(self) -> Iterable[int]:
@@ -267,15 +269,18 @@ def _reap(pidfd: int) -> None:
         os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
 
 
+def _wait_for(pid: int) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        return os.waitpid(pid, os.WNOHANG)[0] == pid
+    return False
+
+
 def reap_orphans() -> int:
     """Wait for every exited child of hookd that no Popen owns: processes that outlived
     their parents came back to hookd (the subreaper) and ended since. Returns how many."""
     own, reaped = os.getpid(), 0
     for pid in _pids():
         entry = read_stat(pid)
-        if entry is None or entry.ppid != own or entry.state != "Z" or pid in OWNED:
-            continue
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                reaped += 1
+        if entry is not None and entry.ppid == own and entry.state == "Z" and pid not in OWNED:
+            reaped += _wait_for(pid)
     return reaped
