@@ -2,9 +2,9 @@
 
 The config's literal text before the first template (`/srv/mirrors/` in
 `/srv/mirrors/{{ repository.full_name }}`) is the fence: the rendered path must start with
-it, and what the templates added may not climb out with a `..` segment, start over at `/`,
-or carry a NUL byte. A path that is all literal text is the config's own and is taken as
-written.
+it, and what follows may not climb out with a `..` segment (the config's own `..` belongs
+before the first template), start over at `/`, or carry a NUL byte. A path that is all
+literal text is the config's own and is taken as written.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def confined_path(template: str, rendered: str, *, safe_names: bool = False) -> 
     # From the prefix's last folder on: `/srv/.` + `./etc` makes a `..` across the seam.
     if ".." in rendered[prefix.rfind("/") + 1 :].split("/"):
         raise PathEscape(
-            f"{template!r} renders {rendered!r}: a '..' segment from the payload would leave "
-            f"{prefix or 'the working folder'!r}"
+            f"{template!r} renders {rendered!r}: a '..' segment after its first template "
+            f"would leave {prefix or 'the working folder'!r}"
         )
     if safe_names:
         added = "/".join(_UNSAFE.sub("_", part) for part in added.split("/"))
