@@ -23,11 +23,11 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from hookd.core.procstat import ProcStat, parse_stat
-from hookd.store.records import JobProcess
 
 TAG_VARIABLE = "HOOKD_JOB_TAG"
 KILL_GRACE = 5.0
@@ -40,9 +40,9 @@ ROUND_WAIT = 1.0
 # read whole.
 FORKS_PER_SECOND = 5000
 CMDLINE_SHOWN = 200
-
-Record = Callable[[JobProcess], Awaitable[None]]
-Output = Callable[[bytes], Awaitable[None]]
+# Up to this many pids handed out since an attempt began, each is looked up in /proc
+# rather than listing /proc whole.
+PROBED = 256
 
 
 def machine_id() -> str:
@@ -68,11 +68,22 @@ def read_stat(pid: int) -> ProcStat | None:
 
 
 def _read(path: str, limit: int = 1 << 20) -> bytes:
+    """Up to `limit` bytes of a /proc file ("" if it cannot be read), without Python's
+    buffered file objects, which cost more than the read."""
     try:
-        with open(path, "rb") as file:
-            return file.read(limit)
+        descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return b""
+    try:
+        chunks, size = [], 0
+        while size < limit and (chunk := os.read(descriptor, min(limit - size, 65536))):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(descriptor)
 
 
 def _pids() -> list[int]:
@@ -87,6 +98,7 @@ def _newest_pid() -> int | None:
     return int(fields[-1]) if fields and fields[-1].isdigit() else None
 
 
+@cache
 def _pid_max() -> int:
     text = _read("/proc/sys/kernel/pid_max").strip()
     return int(text) if text.isdigit() else 32768
@@ -160,15 +172,16 @@ class Fence:
         ]
 
     def _pids(self) -> Iterable[int]:
-        pids = _pids()
         newest = _newest_pid()
         limit = _pid_max() / FORKS_PER_SECOND
         if self.opened_at is None or newest is None or time.monotonic() - self.opened_at > limit:
-            return pids
+            return _pids()
         first = self.leaders[0].pid
+        if 0 <= newest - first <= PROBED:
+            return range(first, newest + 1)
         if first <= newest:
-            return [pid for pid in pids if first <= pid <= newest]
-        return [pid for pid in pids if pid >= first or pid <= newest]
+            return [pid for pid in _pids() if first <= pid <= newest]
+        return [pid for pid in _pids() if pid >= first or pid <= newest]
 
     def _tagged(self, pid: int) -> bool:
         if not self.tags:
@@ -205,9 +218,10 @@ async def end_fence(fence: Fence) -> list[Ended]:
     none is left (a process may start others meanwhile); reap the ones that were hookd's
     orphans. Returns what was ended, in pid order."""
     members = fence.members()
+    if not members:
+        return []
     ended = {entry.pid: Ended(entry.pid, command_line(entry.pid)) for entry in members}
-    if members:
-        await _signal_and_wait(members, signal.SIGTERM, KILL_GRACE)
+    await _signal_and_wait(members, signal.SIGTERM, KILL_GRACE)
     for _ in range(KILL_ROUNDS):
         members = fence.members()
         if not members:
