@@ -107,7 +107,8 @@ def _pid_max() -> int:
 def command_line(pid: int) -> str:
     """What the process runs, for the job's log ("" once it is gone)."""
     words = _read(f"/proc/{pid}/cmdline", CMDLINE_SHOWN * 2).rstrip(b"\0").split(b"\0")
-    text = " ".join(word.decode("utf-8", "replace") for word in words)
+    # One line in the log, whatever the words hold (a `python -c` script has newlines).
+    text = " ".join(" ".join(word.decode("utf-8", "replace").split()) for word in words)
     return text if len(text) <= CMDLINE_SHOWN else text[: CMDLINE_SHOWN - 3] + "..."
 
 
