@@ -117,6 +117,18 @@ def command_line(pid: int) -> str:
 OWNED: set[int] = set()
 
 
+def _orphan_exited(entry: ProcStat) -> bool:
+    """Whether `entry` is an exited process that came back to hookd from a job: hookd's
+    zombie child, not one of the job processes Popen waits for, and not in hookd's own
+    session (where a `python:` handler's subprocess, which its caller waits for, is)."""
+    return (
+        entry.state == "Z"
+        and entry.ppid == os.getpid()
+        and entry.pid not in OWNED
+        and entry.sid != os.getsid(0)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Leader:
     """A process hookd started itself for an attempt (its session has the same id)."""
@@ -164,7 +176,7 @@ class Fence:
         own = os.getpid()
         table = [entry for pid in self._pids() if (entry := read_stat(pid)) is not None]
         for entry in table:
-            if entry.state == "Z" and entry.ppid == own and entry.pid not in OWNED:
+            if _orphan_exited(entry):
                 _wait_for(entry.pid)
         return [
             entry
@@ -293,9 +305,9 @@ def _wait_for(pid: int) -> bool:
 def reap_orphans() -> int:
     """Wait for every exited child of hookd that no Popen owns: processes that outlived
     their parents came back to hookd (the subreaper) and ended since. Returns how many."""
-    own, reaped = os.getpid(), 0
+    reaped = 0
     for pid in _pids():
         entry = read_stat(pid)
-        if entry is not None and entry.ppid == own and entry.state == "Z" and pid not in OWNED:
+        if entry is not None and _orphan_exited(entry):
             reaped += _wait_for(pid)
     return reaped
