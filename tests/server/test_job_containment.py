@@ -248,6 +248,12 @@ hooks:
   relay:
     on: push
     forward: http://{{ repository.owner.login }}.hooks.example/x
+  both:
+    on: push
+    forward:
+      url: "http://hooks.example/{{ repository.name }}"
+      secret: t
+      original_signature: true
 """
 
 REFUSED = (
@@ -264,7 +270,11 @@ def test_a_forward_host_from_a_template_is_refused_by_check_and_at_start(
         "check", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False
     )
     assert checked.returncode == 1
-    assert f"hookd.yaml:10: {REFUSED}" in checked.stdout + checked.stderr
+    assert f"hookd.yaml:10: {REFUSED}" in checked.stderr
+    assert (
+        "hookd.yaml:16: hooks.both.forward.original_signature: give secret (sign anew) or "
+        "original_signature: true (send the delivery's own), not both"
+    ) in checked.stderr
     served = run_hookd(
         "serve", "--config", str(tmp_path / "hookd.yaml"), "--port", "0", cwd=tmp_path, check=False
     )
