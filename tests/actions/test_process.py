@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
 import sys
 import time
 
 import pytest
 
 from conftest import LoopTicks
+from hookd.actions.job_processes import JobProcesses
 from hookd.actions.process import DRAIN_GRACE, ProcessResult, run_process
 
 pytestmark = pytest.mark.anyio
@@ -24,7 +26,7 @@ def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]
 
 
 async def run(
-    code: str, stdin: bytes = b"", timeout: float | None = 30
+    code: str, stdin: bytes = b"", timeout: float | None = 30, *, keep_background: bool = False
 ) -> tuple[ProcessResult, bytes]:
     output = bytearray()
 
@@ -39,6 +41,7 @@ async def run(
         timeout=timeout,
         output=collect,
         stop=asyncio.Event(),
+        processes=JobProcesses("job", 1, keep_background=keep_background),
     )
     return result, bytes(output)
 
@@ -76,17 +79,42 @@ async def test_stdout_and_stderr_arrive_in_the_order_written() -> None:
     assert output.decode().split() == [str(n) for n in range(200)]
 
 
-async def test_output_held_open_by_a_background_child_ends_after_the_grace() -> None:
-    code = (
-        "import subprocess, sys\n"
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
-        "print('parent done', flush=True)\n"
-    )
-    started = time.monotonic()
-    result, output = await run(code)
+BACKGROUND = (
+    "import subprocess, sys\n"
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+    "print('parent done', child.pid, flush=True)\n"
+)
+
+
+async def test_a_background_child_is_ended_with_its_job_and_named_in_the_log() -> None:
+    result, output = await run(BACKGROUND)
     assert result.exit_code == 0
-    assert output == b"parent done\n"
-    assert time.monotonic() - started < DRAIN_GRACE + 5
+    first, ended = output.decode().splitlines()
+    pid = int(first.split()[-1])
+    assert first == f"parent done {pid}"
+    assert ended == (
+        f"[hookd: ended pid {pid} ({sys.executable} -c import time; time.sleep(30)), "
+        "left running by the job]"
+    )
+    assert not os.path.exists(f"/proc/{pid}") or _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+async def test_output_held_open_by_a_kept_background_child_ends_after_the_grace() -> None:
+    started = time.monotonic()
+    result, output = await run(BACKGROUND, keep_background=True)
+    pid = int(output.decode().split()[-1])
+    try:
+        assert result.exit_code == 0
+        assert output == f"parent done {pid}\n".encode()
+        assert time.monotonic() - started < DRAIN_GRACE + 5
+        assert os.path.exists(f"/proc/{pid}") and not _zombie(pid)
+    finally:
+        os.kill(pid, signal.SIGKILL)
 
 
 async def test_a_program_that_does_not_exist_raises_oserror() -> None:
@@ -99,6 +127,7 @@ async def test_a_program_that_does_not_exist_raises_oserror() -> None:
             timeout=5,
             output=lambda chunk: asyncio.sleep(0),
             stop=asyncio.Event(),
+            processes=JobProcesses("job", 1),
         )
 
 

@@ -33,7 +33,11 @@ hooks:
   relay:
     endpoint: github
     on: f-plain
-    forward: "@URL@/plain"
+    forward: {url: "@URL@/plain", original_signature: true}
+  by-owner:
+    endpoint: github
+    on: f-owner
+    forward: "@URL@/owner/{{ repository.owner.login }}?from={{ repository.owner.login }}"
   resign:
     endpoint: github
     on: f-resign
@@ -223,6 +227,20 @@ def test_forward_posts_the_raw_bytes_with_the_forge_headers(setup: Setup) -> Non
         "X-Hub-Signature-256",
     ):  # fmt: skip
         assert request.header(name) == [outgoing.headers[name]], name
+
+
+def test_forward_keeps_payload_text_in_the_path_and_drops_the_signature(setup: Setup) -> None:
+    login = "127.0.0.1:18099/ssrf?#@evil.example"
+    outgoing = deliveries.github("f-owner", {"repository": {"owner": {"login": login}}})
+    job = run_one(setup, outgoing)
+    assert job["status"] == "succeeded", job
+    encoded = "127.0.0.1%3A18099%2Fssrf%3F%23%40evil.example"
+    (request,) = setup.target.to(f"/owner/{encoded}?from={encoded}")
+    assert request.body == outgoing.body
+    # Without original_signature: true (or secret:), no signature goes to the target.
+    assert request.header("X-Hub-Signature-256") == []
+    assert request.header("X-Hub-Signature") == []
+    assert request.header("X-GitHub-Delivery") == [outgoing.delivery]
 
 
 def test_forward_resigns_with_another_secret(setup: Setup) -> None:

@@ -85,7 +85,8 @@ NASTY: dict[str, tuple[str, str]] = {
     "glob": ("*", "* ?  [a-z]* ~ ~/.ssh/* record.py"),
     "variables": ("$HOME", "$HOOKD_DELIVERY ${GH_SECRET} $0 %s %n"),
     "template": ("{{ 7 * 7 }}", "{% for x in range(3) %}{{ x }}{% endfor %} {{ hookd }}"),
-    "options": ("--help", "-rf /"),
+    # A value that would *start* an option fails its job (test_job_containment.py).
+    "options": ("--help", "x -rf / --upload-pack=pwn"),
     "empty": ("main", ""),
     "unicode": ("brånch/☃", "ünïcödé\t tab ☃ 🎉"),
     "redirects": ("a>PWNED", "<PWNED >PWNED 2>&1 >>PWNED"),

@@ -294,8 +294,10 @@ def test_timeout_kills_the_whole_process_group(server: LiveServer) -> None:
     delivery, job_id = only_job(server, "t-spawn", {"marker": marker})
     job = finished(server, delivery)
     assert job["status"] == "timed_out", job
-    assert logs(server, job_id) == "spawned\n"
-    # The child ignored SIGTERM and outlived its parent; the group's SIGKILL still got it.
+    output = logs(server, job_id)
+    assert output.startswith("spawned\n[hookd: ended pid "), output
+    assert output.endswith(f"{marker}), left running by the job]\n"), output
+    # The child ignored SIGTERM and outlived its parent; the SIGKILL after it still got it.
     deliveries.wait_until(lambda: not processes_with(marker), "the child to be gone", timeout=3)
 
 

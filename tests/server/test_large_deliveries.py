@@ -176,7 +176,7 @@ hooks:
     on: {push: {branches: [main]}}
     if: head_commit.message != 'skip'
     env: {PUSHER: "{{ pusher.name }}"}
-    cwd: "{{ '/tmp' if head_commit.timestamp else '/nowhere' }}"
+    cwd: "/{{ 'tmp' if head_commit.timestamp else 'nowhere' }}"
     run: >-
       sh -c 'sha256sum < "$HOOKD_PAYLOAD" && echo "$1 $PUSHER $PWD $HOOKD_REPOSITORY"'
       sh "{{ head_commit.id }}"

@@ -24,6 +24,7 @@ from hookd.store.migrations import migrations
 from hookd.store.records import (
     DeliveryQuery,
     JobOutcome,
+    JobProcess,
     JobQuery,
     JobRecord,
     NewJob,
@@ -516,3 +517,33 @@ async def test_revoking_forgets_sessions_that_expired(store: Store) -> None:
     # Asked about a moment before "old" expired, only a row still kept could answer yes.
     assert not await store.session_revoked("old", T0)
     assert await store.session_revoked("new", T0)
+
+
+# The processes of a job's attempts
+
+
+async def test_keeps_a_jobs_processes_until_they_are_forgotten(
+    open_store: OpenStore,
+) -> None:
+    writer, other = await open_store(), await open_store()
+    await record(writer)
+    job = await claim(writer)
+    first = JobProcess(attempt=1, machine="boot-a", tag="t.1", pid=4242, started=1000)
+    second = JobProcess(attempt=1, machine="boot-a", tag="t.1", pid=4243, started=1001)
+    await writer.record_job_process(job.id, second)
+    await writer.record_job_process(job.id, first)
+    await writer.record_job_process(job.id, first)  # recorded once
+    assert await other.job_processes(job.id) == [first, second]
+    await writer.forget_job_processes(job.id)
+    assert await other.job_processes(job.id) == []
+
+
+async def test_a_pruned_jobs_processes_go_with_it(store: Store) -> None:
+    recorded = await record(store, jobs=(NewJob("deploy", 1),))
+    job = await claim(store)
+    process = JobProcess(attempt=1, machine="boot-a", tag="t.1", pid=7, started=5)
+    await store.record_job_process(job.id, process)
+    await store.finish_job(job.id, "w1", JobOutcome(status="succeeded"), T0)
+    assert await store.prune(T0 + timedelta(days=1)) == 1
+    assert await store.job_processes(job.id) == []
+    assert recorded.job_ids == (job.id,)

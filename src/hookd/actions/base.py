@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hookd.actions.job_processes import JobProcesses
 from hookd.core.delivery import Body, Delivery
 
 Output = Callable[[bytes], Awaitable[None]]
@@ -50,3 +51,4 @@ class JobContext:
     timeout: float | None
     output: Output
     stop: asyncio.Event
+    processes: JobProcesses

@@ -1,5 +1,11 @@
 """`forward:` POST the delivery byte for byte, with its forge headers, to another URL;
-optionally re-signed with another secret. 5xx and connection errors are retried."""
+optionally re-signed with another secret. 5xx and connection errors are retried.
+
+The original delivery's signature headers go on only when the hook says
+`original_signature: true`: a signature proves the delivery to anyone who holds it, so it
+is sent only where the config chose to send it. The URL's scheme, host and port are the
+config's own text (checked at start-up), and values in its path or query are
+percent-encoded (core.forward_url)."""
 
 from __future__ import annotations
 
@@ -7,11 +13,12 @@ import httpx
 
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.config.model import ForwardSettings
-from hookd.core.render import RenderError, render_text
+from hookd.core.forward_url import ForwardUrlError, checked_forward_url
+from hookd.core.render import RenderError, render_url
 from hookd.core.signatures import signature_headers
 
 # Not forwarded: what belongs to the hop (httpx sets its own), and the old signatures
-# when re-signing.
+# unless the hook asks for them.
 _HOP_HEADERS = frozenset(
     {
         "host",
@@ -38,11 +45,11 @@ _SIGNATURE_HEADERS = frozenset(
 
 async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
     try:
-        url = render_text(settings.url, job.context)
-    except RenderError as exc:
-        return failure(str(exc))
+        url = checked_forward_url(settings.url, render_url(settings.url, job.context))
+    except (RenderError, ForwardUrlError) as exc:
+        return failure(f"forward: {exc}" if isinstance(exc, ForwardUrlError) else str(exc))
     delivery = job.delivery
-    dropped = _HOP_HEADERS | (_SIGNATURE_HEADERS if settings.secret else frozenset())
+    dropped = _HOP_HEADERS | (frozenset() if settings.original_signature else _SIGNATURE_HEADERS)
     headers = [(name, value) for name, value in delivery.headers if name.lower() not in dropped]
     if settings.secret is not None:
         signed = bytes(job.payload_bytes if delivery.forge == "gitea" else delivery.body)

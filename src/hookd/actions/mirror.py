@@ -16,6 +16,7 @@ from typing import Any
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.process import run_process
 from hookd.config.model import MirrorSettings
+from hookd.core.confine import PathEscape, confined_path
 from hookd.core.render import RenderError, render_text
 
 LOCK_POLL = 0.1
@@ -37,14 +38,22 @@ def clone_url(payload: Mapping[str, Any]) -> str | None:
 
 async def mirror(job: JobContext, settings: MirrorSettings, env: Mapping[str, str]) -> ActionResult:
     try:
-        path = Path(render_text(settings.path, job.context))
+        rendered = render_text(settings.path, job.context)
+        path = Path(confined_path(settings.path, rendered, safe_names=True))
         source = render_text(settings.url, job.context) if settings.url else None
         push_to = render_text(settings.push_to, job.context) if settings.push_to else None
     except RenderError as exc:
         return failure(str(exc))
+    except PathEscape as exc:
+        return failure(f"mirror: {exc}")
     source = source or clone_url(job.delivery.payload)
     if source is None:
         return failure("mirror: the payload names no repository clone URL; set mirror.url")
+    for name, url in (("the clone URL", source), ("push-to", push_to)):
+        if url is not None and url.startswith("-"):
+            return failure(
+                f"mirror: {name} {url!r} starts with '-', which git would read as an option"
+            )
     locked = await _lock(path, job)
     if isinstance(locked, ActionResult):
         return locked
@@ -112,6 +121,7 @@ async def _run_steps(
                 timeout=job.timeout,
                 output=job.output,
                 stop=job.stop,
+                processes=job.processes,
             )
         except OSError as exc:
             return failure(f"could not start git: {exc.strerror or exc}", retryable=True)

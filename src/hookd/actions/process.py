@@ -1,5 +1,8 @@
-"""Run a process with no shell: its own process group, output streamed as it comes,
-killed as a group (TERM, then KILL after a grace) on timeout or cancel.
+"""Run a process with no shell: its own process group, output streamed as it comes.
+When it ends (exits, times out, is cancelled) every process of the job's attempt still
+running is ended too (TERM, then KILL after a grace; actions.containment), unless the hook
+keeps them with `keep_background: true`, in which case a timeout or cancel ends its
+process group only.
 
 Everything happens on the event loop's thread: the spawn (vfork, well under a millisecond),
 stdin and stdout through non-blocking descriptors the loop watches, the exit through a
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hookd.actions.base import Output
+from hookd.actions.containment import OWNED
+from hookd.actions.job_processes import JobProcesses
 from hookd.core.delivery import Body
 
 KILL_GRACE = 5.0
@@ -42,21 +47,22 @@ async def run_process(
     timeout: float | None,
     output: Output,
     stop: asyncio.Event,
+    processes: JobProcesses,
 ) -> ProcessResult:
-    """Run `argv` to its end, its timeout, or until `stop` is set. Raises OSError when it
-    cannot start (no such program, bad cwd)."""
-    child = Child.spawn(argv, env=env, cwd=cwd)
+    """Run `argv` to its end, its timeout, or until `stop` is set, as one of `processes`.
+    Raises OSError when it cannot start (no such program, bad cwd)."""
+    child = Child.spawn(argv, env=processes.environment(env), cwd=cwd)
+    processes.started(child.popen.pid)
     feeder = _Feeder(child.popen, stdin)
     reader = asyncio.create_task(_read(child, output))
     try:
         ended = await _wait(child, timeout, stop)
     except asyncio.CancelledError:
         feeder.close()
-        await _kill_group(child)
+        await _end(child, processes, output, exited=False)
         raise
     feeder.close()  # whatever the child did not read, it never will
-    if ended != "exited":
-        await _kill_group(child)
+    await _end(child, processes, output, exited=ended == "exited")
     try:
         await asyncio.wait_for(asyncio.shield(reader), DRAIN_GRACE)
     except TimeoutError:
@@ -77,6 +83,7 @@ class Child:
 
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self.popen = popen
+        OWNED.add(popen.pid)
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
         self._pidfd = os.pidfd_open(popen.pid)
@@ -99,6 +106,7 @@ class Child:
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._exited.set_result(self.popen.wait())
+        OWNED.discard(self.popen.pid)
 
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
@@ -196,6 +204,19 @@ async def _readable(descriptor: int) -> None:
         await ready
     finally:
         loop.remove_reader(descriptor)
+
+
+async def _end(child: Child, processes: JobProcesses, output: Output, *, exited: bool) -> None:
+    """End what the attempt still runs: everything, or with keep_background the child's
+    process group if the child did not exit by itself."""
+    if processes.keep_background:
+        if not exited:
+            await _kill_group(child)
+            await processes.end(output, spare=child.popen.pid)
+        return
+    await processes.end(output, spare=child.popen.pid)
+    if not exited:  # with no /proc to read, the child's group is what can be ended
+        await _kill_group(child)
 
 
 async def _kill_group(child: Child) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.process import run_process
 from hookd.config.model import HookSettings
+from hookd.core.confine import PathEscape, confined_path
 from hookd.core.render import RenderError, render_argv, render_shell, render_text
 
 
@@ -46,9 +47,11 @@ async def run_command(job: JobContext, hook: HookSettings) -> ActionResult:
             env.update(values)
         else:
             argv = render_argv(hook.run, job.context)
-        cwd = render_text(hook.cwd, job.context) if hook.cwd else None
+        cwd = confined_path(hook.cwd, render_text(hook.cwd, job.context)) if hook.cwd else None
     except RenderError as exc:
         return failure(str(exc))
+    except PathEscape as exc:
+        return failure(f"cwd: {exc}")
     job.payload_file.write_bytes(job.payload_bytes)
     try:
         return await _run(argv, env, cwd, job)
@@ -68,6 +71,7 @@ async def _run(
             timeout=job.timeout,
             output=job.output,
             stop=job.stop,
+            processes=job.processes,
         )
     except OSError as exc:
         return failure(f"could not start {argv[0]}: {exc.strerror or exc}", retryable=True)

@@ -125,6 +125,8 @@ class ForwardSettings(Strict):
     url: str
     secret: SecretStr | None = None
     timeout: Duration = 10.0
+    # Send the delivery's own signature headers on (the target shares the endpoint's secret).
+    original_signature: bool = False
 
 
 def _forward(value: Any) -> Any:
@@ -160,6 +162,8 @@ class HookSettings(Strict):
     timeout: Duration | None = None
     retries: int = Field(default=0, ge=0, le=100)
     concurrency: Annotated[ConcurrencySettings | None, BeforeValidator(_concurrency)] = None
+    # Leave the processes a job started running when it ends (a service manager is better).
+    keep_background: bool = False
 
     def action(self) -> str | None:
         """The name of the hook's one action (validation guarantees there is exactly one)."""

@@ -7,6 +7,7 @@ from hookd.config.steps import check_api_endpoints, check_api_steps
 from hookd.config.yamlsource import Source
 from hookd.core.delivery import DELIVERY_READS
 from hookd.core.events import ACTION_READS
+from hookd.core.forward_url import ForwardUrlError, check_forward_url
 from hookd.core.payload_reads import Reads
 from hookd.core.render import (
     RenderError,
@@ -51,6 +52,24 @@ def check_hooks(config: ConfigFile, source: Source) -> None:
                 source.problem((*where, "on", *exc.path), exc.message)
         check_api_steps(hook, endpoint, config.endpoints.get(endpoint or ""), where, source)
         _check_templates(hook, where, source)
+        _check_forward(hook, where, source)
+
+
+def _check_forward(hook: HookSettings, where: tuple[str, ...], source: Source) -> None:
+    forward = hook.forward
+    if forward is None:
+        return
+    try:
+        check_forward_url(forward.url)
+        check_template(forward.url)
+    except (ForwardUrlError, RenderError) as exc:
+        source.problem((*where, "forward", "url"), str(exc))
+    if forward.original_signature and forward.secret is not None:
+        source.problem(
+            (*where, "forward", "original_signature"),
+            "give secret (sign anew) or original_signature: true (send the delivery's own), "
+            "not both",
+        )
 
 
 def _check_templates(hook: HookSettings, where: tuple[str, ...], source: Source) -> None:

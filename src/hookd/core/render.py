@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache, partial
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, Undefined, nodes
 from jinja2.environment import TemplateExpression
@@ -31,6 +32,7 @@ from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
 
+from hookd.core.arguments import option_sentence, option_word, starts_a_shell_word
 from hookd.errors import HookdError
 
 
@@ -254,6 +256,21 @@ def render_text(source: str, context: Mapping[str, Any]) -> str:
         return _compile(source).render(context)
 
 
+_URL_ENV = _ENV.overlay(finalize=lambda value: quote(_finalize(value), safe=""))
+
+
+@lru_cache(maxsize=256)
+def _compile_url(source: str) -> Template:
+    return _URL_ENV.from_string(source)
+
+
+def render_url(source: str, context: Mapping[str, Any]) -> str:
+    """Render a URL template: each `{{ }}` prints its value percent-encoded (`/`, `?`, `#`,
+    `@` and `&` too), so a value is one path segment or query value, never more."""
+    with _translated("template", source, context):
+        return _compile_url(source).render(context)
+
+
 def evaluate(expression: str, context: Mapping[str, Any]) -> bool:
     """The truth of an `if:` expression such as `ref == 'refs/heads/main' and not deleted`.
 
@@ -343,12 +360,17 @@ def render_argv(command: str | Sequence[str], context: Mapping[str, Any]) -> tup
     two words), then each word is rendered; a list is taken as the words. A rendered value
     is never split or interpreted again: `a b; rm -rf ~` stays one argument. Quotes only
     group words (a template in single quotes is rendered too), and a `{% %}` block must
-    open and close within one word.
+    open and close within one word. A value that would start an option the command's own
+    text did not (core.arguments) is a RenderError.
     """
     label = command if isinstance(command, str) else shlex.join(command)
-    argv = tuple(_render_word(word, label, context) for word in _words(command))
+    words = _words(command)
+    argv = tuple(_render_word(word, label, context) for word in words)
     if not argv[0]:
         raise RenderError(f"command {_quote(label)}: the program name renders empty")
+    found = option_word(words, argv)
+    if found is not None:
+        raise RenderError(option_sentence(_quote(label), words[found], argv[found]))
     return argv
 
 
@@ -420,8 +442,10 @@ def _scan(text: str, stack: list[str], before: str) -> None:
 
 
 @lru_cache(maxsize=1024)
-def _shell_plan(command: str) -> tuple[str, tuple[tuple[str, Template], ...]]:
-    """The script for a shell: true `command`, and the template behind each HOOKD_T<n>.
+def _shell_plan(command: str) -> tuple[str, tuple[tuple[str, Template, str, bool], ...]]:
+    """The script for a shell: true `command`, and for each HOOKD_T<n> its template, the
+    template's text, and whether its value starts a word (where a leading `-` would make
+    it an option).
 
     The script depends on the command alone, so no payload byte can be in it.
     """
@@ -430,7 +454,8 @@ def _shell_plan(command: str) -> tuple[str, tuple[tuple[str, Template], ...]]:
     with _translated("command", command):
         body = _ENV.parse(command).body
     script: list[str] = []
-    values: list[tuple[str, Template]] = []
+    values: list[tuple[str, Template, str, bool]] = []
+    expressions = [span for span in _protect(command)[1] if span.startswith("{{")]
     stack = ["plain"]
     for node in body:
         if not isinstance(node, nodes.Output):
@@ -444,9 +469,14 @@ def _shell_plan(command: str) -> tuple[str, tuple[tuple[str, Template], ...]]:
                 script.append(child.data)
                 continue
             name = f"HOOKD_T{len(values)}"
-            script.append(_shell_word(command, stack[-1], name))
+            frame = stack[-1]
+            opens = frame in ("plain", "sub", "double") and starts_a_shell_word(
+                "".join(script), in_double_quotes=frame == "double"
+            )
+            script.append(_shell_word(command, frame, name))
             with _translated("command", command):
-                values.append((name, _ENV.from_string(nodes.Template([nodes.Output([child])]))))
+                template = _ENV.from_string(nodes.Template([nodes.Output([child])]))
+            values.append((name, template, expressions[len(values)], opens))
     return "".join(script), tuple(values)
 
 
@@ -471,10 +501,15 @@ def render_shell(command: str, context: Mapping[str, Any]) -> tuple[str, dict[st
     goes in the returned environment. Payload values thus reach the shell only as variable
     values, which the shell never parses as code. Where the quoting cannot be followed
     (single quotes, backticks, `${ }`, after a heredoc) and for `{% %}` blocks, RenderError.
+    A value that starts a word must not start with `-` unless a `--` word came before it in
+    its command, as for `run:` without a shell.
     """
     script, values = _shell_plan(command)
     env: dict[str, str] = {}
-    for name, template in values:
+    for name, template, written, opens in values:
         with _translated("command", command, context):
-            env[name] = _without_nul(template.render(context), command)
+            value = _without_nul(template.render(context), command)
+        if opens and value.startswith("-"):
+            raise RenderError(option_sentence(_quote(command), written, value))
+        env[name] = value
     return script, env

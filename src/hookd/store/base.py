@@ -20,6 +20,7 @@ from hookd.store.records import (
     DeliveryQuery,
     DeliveryRecord,
     JobOutcome,
+    JobProcess,
     JobQuery,
     JobRecord,
     Lease,
@@ -97,6 +98,15 @@ class Store(Protocol):
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         """Queue a finished job to run again now, with a fresh attempt budget."""
+
+    async def record_job_process(self, job_id: str, process: JobProcess) -> None:
+        """Remember a process an attempt of the job started (bookkeeping, like a claim)."""
+
+    async def job_processes(self, job_id: str) -> list[JobProcess]:
+        """The processes the job's attempts started that are not forgotten yet."""
+
+    async def forget_job_processes(self, job_id: str) -> None:
+        """Forget the job's processes (they are known to be gone)."""
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         """Append output to the job's log, capped at `cap` bytes with a note where cut."""

@@ -40,6 +40,7 @@ from hookd.store.records import (
     DeliveryQuery,
     DeliveryRecord,
     JobOutcome,
+    JobProcess,
     JobQuery,
     JobRecord,
     Lease,
@@ -268,6 +269,15 @@ class PostgresStore:
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         return await self._transaction(lambda c: jobs_sql.requeue(c, job_id, now), notify=True)
+
+    async def record_job_process(self, job_id: str, process: JobProcess) -> None:
+        await self._connected(lambda c: jobs_sql.record_process(c, job_id, process))
+
+    async def job_processes(self, job_id: str) -> list[JobProcess]:
+        return await self._connected(lambda c: jobs_sql.processes(c, job_id))
+
+    async def forget_job_processes(self, job_id: str) -> None:
+        await self._connected(lambda c: jobs_sql.forget_processes(c, job_id))
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         return await self._transaction(lambda c: jobs_sql.append_log(c, job_id, chunk, cap))

@@ -12,7 +12,14 @@ import psycopg
 from hookd.errors import NotFound
 from hookd.store.filters import job_filters, where_clause
 from hookd.store.postgres_connect import Connection
-from hookd.store.records import JobOutcome, JobQuery, JobRecord, Lease, capped_log_chunk
+from hookd.store.records import (
+    JobOutcome,
+    JobProcess,
+    JobQuery,
+    JobRecord,
+    Lease,
+    capped_log_chunk,
+)
 
 _COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
 concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested"""
@@ -228,3 +235,24 @@ async def count(connection: Connection, statuses: Sequence[str]) -> dict[str, in
     )
     counts.update({status: number for status, number in await cursor.fetchall()})
     return counts
+
+
+async def record_process(connection: Connection, job_id: str, process: JobProcess) -> None:
+    await connection.execute(
+        "INSERT INTO job_processes (job_id, attempt, machine, tag, pid, started) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (job_id, process.attempt, process.machine, process.tag, process.pid, process.started),
+    )
+
+
+async def processes(connection: Connection, job_id: str) -> list[JobProcess]:
+    cursor = await connection.execute(
+        "SELECT attempt, machine, tag, pid, started FROM job_processes WHERE job_id = %s "
+        "ORDER BY attempt, started, pid",
+        (job_id,),
+    )
+    return [JobProcess(*row) for row in await cursor.fetchall()]
+
+
+async def forget_processes(connection: Connection, job_id: str) -> None:
+    await connection.execute("DELETE FROM job_processes WHERE job_id = %s", (job_id,))

@@ -227,3 +227,18 @@ class Lease:
 
     held: bool
     cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobProcess:
+    """A process an attempt of a job started: enough to find it, and what it started, again
+    after hookd died. `machine` is the boot id of the machine it ran on; `started` its start
+    time in clock ticks after boot (/proc/PID/stat), which tells it from a later process
+    that reuses its pid; `tag` the value of HOOKD_JOB_TAG in the environment of the
+    attempt's processes."""
+
+    attempt: int
+    machine: str
+    tag: str
+    pid: int
+    started: int

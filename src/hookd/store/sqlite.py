@@ -29,6 +29,7 @@ from hookd.store.records import (
     DeliveryQuery,
     DeliveryRecord,
     JobOutcome,
+    JobProcess,
     JobQuery,
     JobRecord,
     Lease,
@@ -196,6 +197,15 @@ class SqliteStore:
         job = await self._write(lambda c: jobs_sql.requeue(c, job_id, now))
         self._wakeups.give(1)
         return job
+
+    async def record_job_process(self, job_id: str, process: JobProcess) -> None:
+        await self._write(lambda c: jobs_sql.record_process(c, job_id, process), durable=False)
+
+    async def job_processes(self, job_id: str) -> list[JobProcess]:
+        return await self._read(lambda c: jobs_sql.processes(c, job_id))
+
+    async def forget_job_processes(self, job_id: str) -> None:
+        await self._write(lambda c: jobs_sql.forget_processes(c, job_id), durable=False)
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         return await self._write(

@@ -10,6 +10,7 @@ from hookd.errors import NotFound
 from hookd.store.filters import job_filters, where_clause
 from hookd.store.records import (
     JobOutcome,
+    JobProcess,
     JobQuery,
     JobRecord,
     Lease,
@@ -200,3 +201,24 @@ def select(connection: sqlite3.Connection, query: JobQuery) -> list[JobRecord]:
         (*params, query.limit),
     ).fetchall()
     return [job_record(row) for row in rows]
+
+
+def record_process(connection: sqlite3.Connection, job_id: str, process: JobProcess) -> None:
+    connection.execute(
+        "INSERT OR IGNORE INTO job_processes (job_id, attempt, machine, tag, pid, started) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, process.attempt, process.machine, process.tag, process.pid, process.started),
+    )
+
+
+def processes(connection: sqlite3.Connection, job_id: str) -> list[JobProcess]:
+    rows = connection.execute(
+        "SELECT attempt, machine, tag, pid, started FROM job_processes WHERE job_id = ? "
+        "ORDER BY attempt, started, pid",
+        (job_id,),
+    ).fetchall()
+    return [JobProcess(*row) for row in rows]
+
+
+def forget_processes(connection: sqlite3.Connection, job_id: str) -> None:
+    connection.execute("DELETE FROM job_processes WHERE job_id = ?", (job_id,))

@@ -8,13 +8,16 @@ import logging
 import os
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.forward import forward
 from hookd.actions.github_steps import run_github
 from hookd.actions.gitlab_steps import run_gitlab
+from hookd.actions.job_processes import JobProcesses, end_earlier_attempts
 from hookd.actions.mirror import mirror
 from hookd.actions.python_handler import call_handler
 from hookd.actions.run import run_command
@@ -110,8 +113,20 @@ async def execute(
     """Run one attempt of `job` and say how it ended (or when to try again). `scratch` is
     a private folder for the job's payload file."""
     output = LogBuffer(store, job.id)
+    hook = config.hooks.get(job.hook)
+    keep = hook is not None and hook.keep_background
+    processes = JobProcesses(
+        job.id, job.attempts, keep_background=keep,
+        record=partial(store.record_job_process, job.id),
+    )  # fmt: skip
     try:
-        result = await _attempt(store, config, job, stop, output, scratch / f"{job.id}.json")
+        await _end_earlier_attempts(store, job, output, keep_background=keep)
+    except StoreError as exc:
+        result = failure(f"cannot read what earlier attempts left running: {exc}", retryable=True)
+    else:
+        result = await _attempt(
+            store, config, job, stop, output, _Scratch(scratch / f"{job.id}.json", processes)
+        )
     finally:
         output.stop_timer()
     outcome = _decide(job, result)
@@ -127,13 +142,34 @@ async def execute(
     return outcome
 
 
+async def _end_earlier_attempts(
+    store: Store, job: JobRecord, output: LogBuffer, *, keep_background: bool
+) -> None:
+    """Before a retry, end what an earlier attempt left running when its hookd died: the
+    two never run side by side. A first attempt has nothing before it."""
+    if job.attempts <= 1:
+        return
+    recorded = await store.job_processes(job.id)
+    if recorded:
+        await end_earlier_attempts(recorded, output.write, keep_background=keep_background)
+        await store.forget_job_processes(job.id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Scratch:
+    """Where the attempt keeps its payload file, and its processes."""
+
+    payload_file: Path
+    processes: JobProcesses
+
+
 async def _attempt(
     store: Store,
     config: Config,
     job: JobRecord,
     stop: asyncio.Event,
     output: LogBuffer,
-    payload_file: Path,
+    scratch: _Scratch,
 ) -> ActionResult:
     hook = config.hooks.get(job.hook)
     if hook is None:
@@ -146,8 +182,8 @@ async def _attempt(
     context = JobContext(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
         payload_bytes=carried, context=delivery_context(delivery, job.hook),
-        base_env=job_base_environment(config, os.environ), payload_file=payload_file,
-        timeout=hook.timeout, output=output.write, stop=stop,
+        base_env=job_base_environment(config, os.environ), payload_file=scratch.payload_file,
+        timeout=hook.timeout, output=output.write, stop=stop, processes=scratch.processes,
     )  # fmt: skip
     if hook.run is not None:
         return await run_command(context, hook)

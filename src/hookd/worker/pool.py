@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from hookd import procctl
+from hookd.actions.containment import reap_orphans
 from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
@@ -28,6 +30,7 @@ LEASE_SECONDS = 30.0
 HEARTBEAT_SECONDS = 1.0
 IDLE_POLL_SECONDS = 1.0
 STORE_RETRY_SECONDS = 2.0
+REAP_SECONDS = 10.0
 
 
 class WorkerPool:
@@ -53,6 +56,7 @@ class WorkerPool:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         self._scratch = Path(tempfile.mkdtemp(prefix="hookd-jobs-"))
+        reaper = asyncio.create_task(_reap_orphans()) if _become_subreaper() else None
         self._loops = [
             asyncio.create_task(self._loop(index), name=f"hookd-worker-{index}")
             for index in range(self.size)
@@ -61,6 +65,8 @@ class WorkerPool:
             yield
         finally:
             await self.stop()
+            if reaper is not None:
+                reaper.cancel()
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     async def stop(self) -> None:
@@ -162,3 +168,22 @@ class WorkerPool:
             if lease.cancel_requested or not lease.held:
                 stop.set()
                 return
+
+
+def _become_subreaper() -> bool:
+    """Make hookd the child subreaper of its jobs: a process a job leaves behind (`cmd &`,
+    a daemon) comes back to hookd when its parent exits, not to init, so it can be reaped.
+    Its jobs' processes are found and ended either way (actions.containment)."""
+    try:
+        return bool(procctl.available() and procctl.prctl(procctl.PR_SET_CHILD_SUBREAPER, 1) == 0)
+    except OSError as exc:
+        log.warning("cannot become the subreaper of job processes: %s", exc)
+        return False
+
+
+async def _reap_orphans() -> None:
+    """Reap, now and then, what a job left running with keep_background: true once it
+    exits; hookd is its parent now, and an unreaped child stays a zombie."""
+    while True:
+        await asyncio.sleep(REAP_SECONDS)
+        reap_orphans()
