@@ -179,6 +179,38 @@ def test_a_same_user_job_may_not_open_hookds_environ_mem_or_maps() -> None:
     assert ran.stdout.count("Permission denied") == 3, ran.stdout
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="what a root job may do needs root")
+def test_a_root_job_may_not_read_hookds_memory() -> None:
+    """Run as root, a child keeps root's other powers but not CAP_SYS_PTRACE, so hookd's
+    memory is refused to it; hookd itself keeps the capability."""
+    reader = (
+        "import os, sys; mem = open(f'/proc/{os.getppid()}/mem', 'rb'); mem.seek(int(sys.argv[1]));"
+        "print('read', mem.read(8).hex())"
+    )
+    script = (
+        "import json, subprocess; from hookd.process_hardening import harden;"
+        "problems = harden(); here = b'held by hookd';"
+        "own = open('/proc/self/status').read().split('CapEff:')[1].split()[0];"
+        f"child = subprocess.run(['python3', '-c', {reader!r}, str(id(here))],"
+        " capture_output=True, text=True);"
+        "caps = subprocess.run(['grep', 'CapEff', '/proc/self/status'], capture_output=True,"
+        " text=True).stdout;"
+        "print(json.dumps([problems, own, child.stdout + child.stderr, caps]))"
+    )
+    src = Path(__file__).resolve().parents[1] / "src"
+    ran = subprocess.run(
+        ["python3", "-c", script], capture_output=True, text=True, timeout=60, cwd="/",
+        env={**os.environ, "PYTHONPATH": str(src)},
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    problems, own, child, caps = json.loads(ran.stdout)
+    ptrace = 1 << 19
+    assert problems == []
+    assert int(own, 16) & ptrace
+    assert "Permission denied" in child and "read " not in child, child
+    assert not int(caps.split()[-1], 16) & ptrace, caps
+
+
 def views(live: LiveServer, delivery_id: str) -> dict[str, str]:
     """Every view of one delivery, as text."""
     with httpx.Client(base_url=live.url, timeout=30) as client:

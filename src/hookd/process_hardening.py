@@ -6,13 +6,15 @@
   files become root's). Jobs are not affected: execve resets the flag.
 - The environment block the kernel shows as `/proc/PID/environ` is zeroed, after libc's
   environment was moved to copies on the heap (os.environ and getenv keep every variable).
-  This is what still protects the environment from a job running as root, which passes
-  the ptrace check.
+  This also protects the environment from a job running as root.
 - In the command line (`/proc/PID/cmdline`, which any local user can read), the
   credentials of a database URL given as an argument are overwritten with `*`.
+- Run as root, CAP_SYS_PTRACE is dropped from the capability bounding set: hookd keeps it,
+  but every program it starts (jobs, git) is root without it, so the dumpable flag refuses
+  it `/proc/PID/mem` and ptrace as it refuses another user. A root job can still read the
+  config and secret files from the disk: run hookd as its own user (docs/deploy.md).
 
-A root job can still read hookd's memory through /proc/PID/mem; no process can keep a
-secret from root. Each step answers what it did, for the caller to say what it could not.
+Each step answers what it did, for the caller to say what it could not.
 """
 
 from __future__ import annotations
@@ -45,7 +47,19 @@ def harden() -> list[str]:
             problems.append("no prctl here: jobs of the same user may trace hookd")
     except OSError as exc:
         problems.append(f"prctl(PR_SET_DUMPABLE) failed: {exc.strerror}")
+    if os.geteuid() == 0:
+        problems.extend(_drop_ptrace_for_children())
     return problems
+
+
+def _drop_ptrace_for_children() -> list[str]:
+    """Take CAP_SYS_PTRACE out of the bounding set, which limits what an exec'd program
+    may have (capabilities(7)); this process's own capabilities stay."""
+    try:
+        procctl.prctl(procctl.PR_CAPBSET_DROP, procctl.CAP_SYS_PTRACE)
+    except OSError as exc:
+        return [f"prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE) failed: {exc.strerror}"]
+    return []
 
 
 def _memory_layout() -> tuple[int, int, int, int] | None:
