@@ -30,6 +30,7 @@ from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
 from hookd.store.postgres_url import parse_url
 from hookd.store.records import (
+    REJECTIONS_KEPT,
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
@@ -40,6 +41,7 @@ from hookd.store.records import (
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
 )
 
 T = TypeVar("T")
@@ -149,19 +151,22 @@ class PostgresStore:
         trace: Sequence[Mapping[str, Any]],
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
+        guard: ReplayGuard | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
         recorded = await self._connected(
             lambda c: record.insert_delivery(
-                c, delivery, received_at, remote_addr, trace_json, jobs, replay_of
+                c, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
             )
         )
         if recorded.status == "accepted" and any(job.status == "queued" for job in jobs):
             self._notifier.poke()
         return recorded
 
-    async def record_rejection(self, rejected: RejectedRequest) -> str:
-        return await self._connected(lambda c: record.insert_rejection(c, rejected))
+    async def record_rejections(
+        self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
+    ) -> list[str]:
+        return await self._connected(lambda c: record.insert_rejections(c, rejected, keep))
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
         return await self._connected(lambda c: sql.select_deliveries(c, query))
