@@ -30,7 +30,7 @@ from hookd.deliverylog import RejectionLog, cut, log_delivery
 from hookd.errors import StoreError
 from hookd.intake import plan
 from hookd.store.base import Store
-from hookd.store.records import RejectedRequest, ReplayGuard
+from hookd.store.records import Recorded, RejectedRequest, ReplayGuard
 from hookd.web.clientip import client_address, is_allowed
 from hookd.web.metrics import EventLabels, count_delivery, count_rejection, rejection_reason
 from hookd.web.rejections import RejectionSample
@@ -235,13 +235,7 @@ class Receiver:
             }
             return _Outcome(503, content, delivery.event, delivery.delivery_id, str(exc))
         if recorded.status == "duplicate":
-            content = {"status": "duplicate", "id": recorded.id, "delivery": recorded.delivery}
-            if recorded.same_body:
-                content["reason"] = (
-                    f"This endpoint accepted the same body as delivery {recorded.delivery} "
-                    f"({recorded.id}) within its replay window; nothing runs again."
-                )
-            return _Outcome(200, content, delivery.event, delivery.delivery_id)
+            return _Outcome(200, _duplicate(recorded), delivery.event, delivery.delivery_id)
         if delivery.is_ping:
             content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
             return _Outcome(200, content, delivery.event, delivery.delivery_id)
@@ -267,18 +261,7 @@ class Receiver:
         wait = self.limiter.retry_after(request.client, now)
         self.limiter.fail(request.client, now)
         if wait is not None:
-            retry = (b"retry-after", retry_after_header(wait).encode())
-            # A body too large is left unread, as with 413: the connection closes.
-            closing = ((b"connection", b"close"),) if rejection.status == 413 else ()
-            return _Outcome(
-                429,
-                {"error": f"{rejection.reason} {self._limited}"},
-                event,
-                delivery,
-                rejection.reason,
-                rejected=rejection_reason(429),
-                headers=(retry, *closing),
-            )
+            return self._held_back(rejection, event, delivery, wait)
         record = RejectedRequest(
             endpoint=request.endpoint,
             path=request.path,
@@ -300,13 +283,42 @@ class Receiver:
             rejected=rejection_reason(rejection.status),
         )
 
-    @property
-    def _limited(self) -> str:
-        return (
+    def _held_back(
+        self, rejection: Rejection, event: str | None, delivery: str | None, wait: float
+    ) -> _Outcome:
+        """The 429 for a client over the reject limit, for a request rejected as `rejection`."""
+        retry = (b"retry-after", retry_after_header(wait).encode())
+        # A body too large is left unread, as with 413: the connection closes.
+        closing = ((b"connection", b"close"),) if rejection.status == 413 else ()
+        limited = (
             f"This address sent {self.limiter.limit} rejected requests within "
             f"{REJECT_WINDOW:g}s: hookd answers its further rejected requests 429 and keeps no "
             "record of them (a delivery that verifies is still accepted)."
         )
+        return _Outcome(
+            429,
+            {"error": f"{rejection.reason} {limited}"},
+            event,
+            delivery,
+            rejection.reason,
+            rejected=rejection_reason(429),
+            headers=(retry, *closing),
+        )
+
+
+def _duplicate(recorded: Recorded) -> dict[str, Any]:
+    """The answer to a duplicate: the first delivery's ids, and why when it was its body."""
+    content: dict[str, Any] = {
+        "status": "duplicate",
+        "id": recorded.id,
+        "delivery": recorded.delivery,
+    }
+    if recorded.same_body:
+        content["reason"] = (
+            f"This endpoint accepted the same body as delivery {recorded.delivery} "
+            f"({recorded.id}) within its replay window; nothing runs again."
+        )
+    return content
 
 
 REJECT_WINDOW = 60.0
