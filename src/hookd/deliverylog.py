@@ -98,10 +98,10 @@ def cut(value: str | None) -> str | None:
 
 
 class RejectionLog:
-    """Decides which rejected requests get a log line: the first of each `period` per
-    (endpoint, reason); the others are counted, and once the period is over one line says
-    how many. Keys are config endpoints and a fixed set of reasons, so memory is bounded.
-    Use on one event loop."""
+    """Decides which rejected requests (and replayed bodies) get a log line: the first of
+    each `period` per (endpoint, reason); the others are counted, and once the period is
+    over one line says how many. Keys are config endpoints and a fixed set of reasons, so
+    memory is bounded. Use on one event loop."""
 
     def __init__(self, period: float = 1.0) -> None:
         self.period = period
@@ -127,8 +127,8 @@ class RejectionLog:
         held = int(window[1])
         fields = {"endpoint": endpoint, "reason": reason, "more": held, "seconds": self.period}
         line = (
-            f"rejected endpoint={_text(endpoint)} reason={reason} more={held}: {held} more "
-            f"rejected requests in the last {self.period:g}s, not logged one by one"
+            f"requests endpoint={_text(endpoint)} reason={reason} more={held}: {held} more "
+            f"such requests in the last {self.period:g}s, not logged one by one"
         )
         log.info(line, extra={"fields": fields})
 

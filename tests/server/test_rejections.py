@@ -232,7 +232,7 @@ def test_rejected_requests_are_logged_once_a_second_then_counted(
         lines = [line for line in live.log().splitlines() if "outcome=rejected" in line]
         more = [
             int(m)
-            for m in re.findall(r"rejected endpoint=github reason=\w+ more=(\d+)", live.log())
+            for m in re.findall(r"requests endpoint=github reason=\w+ more=(\d+)", live.log())
         ]
         if len(lines) + sum(more) == 200 or time.monotonic() > deadline:
             break

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from deliveries import accept, github, post, wait_finished, wait_for_jobs
+from deliveries import accept, github, hookd_json, post, wait_finished, wait_for_jobs
 
 from conftest import LiveServer
 
@@ -60,6 +60,10 @@ def test_a_signed_body_sent_again_under_new_delivery_ids_runs_once(
     wait_finished(live, first["id"])
     jobs = wait_for_jobs(live, lambda jobs: len(jobs) >= 1)
     assert len(jobs) == 1
+    # Sent again and again, a captured body costs no row, and a log line a second.
+    assert [row["id"] for row in hookd_json(live, "deliveries")] == [first["id"]]
+    replays = [line for line in live.log().splitlines() if "outcome=duplicate" in line]
+    assert 1 <= len(replays) < 6
 
 
 def test_hookd_replay_still_runs_the_delivery_again(server_factory: object) -> None:

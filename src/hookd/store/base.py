@@ -56,10 +56,12 @@ class Store(Protocol):
         """Store a verified delivery and its jobs in one transaction.
 
         If the endpoint already accepted this forge delivery id (and this is not a
-        replay), or, with `guard`, a body with the guard's digest within its window
-        before `received_at`, store a `duplicate` row pointing at the original instead,
-        create no job, and return `Recorded(status="duplicate", id=<original id>,
-        delivery=<original's forge id>)`. Both checks are the database's unique
+        replay), store a `duplicate` row pointing at the original instead, create no
+        job, and return `Recorded(status="duplicate", id=<original id>,
+        delivery=<original's forge id>)`. With `guard`, a body with the guard's digest
+        that the endpoint accepted within the window before `received_at`, under another
+        delivery id, is a duplicate too (`same_body`), and nothing is stored: a captured
+        body sent again and again costs no row. Both checks are the database's unique
         constraints, checked in the transaction that records, so they hold under
         concurrent receivers. An accepted delivery with a guard becomes the one its
         digest names until the window has passed.

@@ -249,15 +249,15 @@ async def _duplicate(
     remote_addr: str | None,
     guard: ReplayGuard | None,
 ) -> Recorded | None:
-    """The duplicate row of `delivery`, naming the first delivery with its forge id or
-    (with `guard`) its body; None when there is none (any more)."""
+    """The first delivery of `delivery`: with its forge id (a duplicate row is recorded),
+    or (with `guard`) its body under another id (nothing is); None when there is none (any
+    more)."""
     original = await _first_with_id(connection, delivery)
-    if original is None and guard is not None:
-        since = received_at - guard.window
-        original = await _first_with_body(connection, delivery.endpoint, guard, since)
-    if original is None:
+    if original is not None:
+        return await _insert_duplicate(connection, delivery, received_at, remote_addr, original)
+    if guard is None:
         return None
-    return await _insert_duplicate(connection, delivery, received_at, remote_addr, original)
+    return await _first_with_body(connection, delivery.endpoint, guard, received_at - guard.window)
 
 
 async def _first_with_id(connection: Connection, delivery: Delivery) -> Recorded | None:

@@ -59,14 +59,17 @@ def insert_delivery(
     replay_of: str | None,
     guard: ReplayGuard | None = None,
 ) -> Recorded:
-    """Store a delivery and its jobs, or a duplicate row if its endpoint accepted its forge
-    id before, or (with `guard`) its body within the guard's window. The writer's
-    transaction holds the write lock throughout, so the checks cannot race."""
+    """Store a delivery and its jobs; or a duplicate row if its endpoint accepted its forge
+    id before; or nothing if (with `guard`) it accepted its body within the guard's window
+    under another id. The writer's transaction holds the write lock throughout, so the
+    checks cannot race."""
     guard = guard if replay_of is None else None
     if guard is not None:
         first = _first_with_body(connection, delivery.endpoint, guard, received_at)
-        if first is not None:  # its delivery id, if also seen, names the first as well
-            original = _first_with_id(connection, delivery) or first
+        if first is not None:  # a redelivery, if its id was seen too: that is recorded
+            original = _first_with_id(connection, delivery)
+            if original is None:
+                return first
             return _insert_duplicate(connection, delivery, received_at, remote_addr, original)
     recorded = _insert(connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of)
     if guard is not None and recorded.status == "accepted":

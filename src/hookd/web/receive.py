@@ -49,7 +49,8 @@ class _Request:
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     """The answer to a request, and what its log line says of it; `rejected` is the reason
-    a rejected request is counted under (metrics.REJECTION_REASONS)."""
+    a rejected request is counted under (metrics.REJECTION_REASONS), `budget` the reason
+    its log line shares a budget under (rejected requests, and replayed bodies)."""
 
     status: int
     content: dict[str, Any]
@@ -58,6 +59,7 @@ class _Outcome:
     reason: str | None = None
     rejected: str | None = None
     headers: tuple[tuple[bytes, bytes], ...] = ()
+    budget: str | None = None
 
 
 class Received:
@@ -135,7 +137,7 @@ class Receiver:
         content = outcome.content
         if outcome.rejected is not None:
             count_rejection(name, outcome.rejected)
-        if outcome.rejected is None or self.rejection_log.admit(name, outcome.rejected):
+        if outcome.budget is None or self.rejection_log.admit(name, outcome.budget):
             log_delivery(
                 endpoint=name,
                 event=outcome.event,
@@ -235,7 +237,10 @@ class Receiver:
             }
             return _Outcome(503, content, delivery.event, delivery.delivery_id, str(exc))
         if recorded.status == "duplicate":
-            return _Outcome(200, _duplicate(recorded), delivery.event, delivery.delivery_id)
+            # A captured body sent again and again costs no row and a log line a second.
+            budget = "replayed" if recorded.same_body else None
+            content = _duplicate(recorded)
+            return _Outcome(200, content, delivery.event, delivery.delivery_id, budget=budget)
         if delivery.is_ping:
             content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
             return _Outcome(200, content, delivery.event, delivery.delivery_id)
@@ -281,6 +286,7 @@ class Receiver:
             delivery,
             rejection.reason,
             rejected=rejection_reason(rejection.status),
+            budget=rejection_reason(rejection.status),
         )
 
     def _held_back(
@@ -303,6 +309,7 @@ class Receiver:
             rejection.reason,
             rejected=rejection_reason(429),
             headers=(retry, *closing),
+            budget=rejection_reason(429),
         )
 
 
