@@ -46,6 +46,9 @@ def write_config(folder: Path, database: str) -> Path:
     config.write_text(
         f"server:\n  database: {database}\n"
         f"endpoints:\n  github:\n    forge: github\n    secret: {SECRET}\n"
+        # One signed body under fresh delivery ids: replay protection would answer all
+        # but the first `duplicate`.
+        "    replay_window: 0\n"
         "hooks:\n  deploy:\n    on: push\n    run: 'true'\n"
     )
     return config

@@ -61,6 +61,9 @@ def hookd_config(folder: Path, hook: str) -> Path:
     config.write_text(
         "server:\n  database: sqlite:///hookd.db\n"
         f"endpoints:\n  github:\n    forge: github\n    secret: {SECRET}\n"
+        # One signed body under fresh delivery ids: replay protection would answer all
+        # but the first `duplicate`.
+        "    replay_window: 0\n"
         f"hooks:\n  deploy:\n    on: {{push: {{branches: [main]}}}}\n    run: {hook}\n"
     )
     return config

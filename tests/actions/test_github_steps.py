@@ -32,10 +32,12 @@ server:
   workers: 2
 endpoints:
   github:
+    replay_window: 0
     secret: "{secret}"
     api_url: {url}
     api_token: {token}
   app:
+    replay_window: 0
     secret: "{secret}"
     api_url: {url}/api/v3
     app_id: {app_id}

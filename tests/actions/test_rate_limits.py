@@ -35,10 +35,12 @@ server:
   workers: 2
 endpoints:
   github:
+    replay_window: 0
     secret: "{secret}"
     api_url: {url}
     api_token: {github_token}
   gitlab:
+    replay_window: 0
     forge: gitlab
     secret: {gitlab_secret}
     api_url: {url}/api/v4

@@ -124,13 +124,12 @@ def test_prunes_in_batches_until_nothing_old_is_left(tmp_path: Path) -> None:
         await store.open()
         try:
             ages = (timedelta(days=50),) * (PRUNE_BATCH * 2 + 7) + (timedelta(0),)
-            await asyncio.gather(
-                *(
-                    store.record_rejection(
-                        RejectedRequest("github", "/hooks/github", 401, "no", None, 0, NOW - age)
-                    )
+            await store.record_rejections(
+                [
+                    RejectedRequest("github", "/hooks/github", 401, "no", None, 0, NOW - age)
                     for age in ages
-                )
+                ],
+                keep=len(ages),  # more than the sample of rejected requests usually kept
             )
             removed = await store.prune(NOW - timedelta(days=30))
             return removed, len(await store.list_deliveries(DeliveryQuery(limit=10_000)))

@@ -40,6 +40,7 @@ server:
   database: sqlite:///hookd.db
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
 hooks: {}

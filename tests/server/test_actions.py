@@ -24,9 +24,11 @@ server:
   database: sqlite:///hookd.db
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
   gitlab:
+    replay_window: 0
     forge: gitlab
     secret: gitlab-token-1
 hooks:

@@ -30,16 +30,20 @@ server:
   database: sqlite:///hookd.db
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
   ghes:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     api_url: https://ghes.example.com/api/v3
   gitlab:
+    replay_window: 0
     forge: gitlab
     secret: gitlab-token-1
   gitea:
+    replay_window: 0
     forge: gitea
     secret: gitea-secret
 hooks:

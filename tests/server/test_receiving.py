@@ -27,37 +27,47 @@ server:
   port: 0
   database: sqlite:///hookd.db
   max_body: 1KB
+  reject_limit: 0
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
   payload:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     path: /payload
   gitlab:
+    replay_window: 0
     forge: gitlab
     secret: gitlab-token-1
   gitea:
+    replay_window: 0
     forge: gitea
     secret: gitea-secret
   audit:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
   local-only:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     allow_ips: [127.0.0.0/8]
   ten-only:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     allow_ips: [10.0.0.0/8]
   proxied:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     trusted_proxies: [127.0.0.1]
     allow_ips: [203.0.113.0/24]
   unproxied:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
     allow_ips: [203.0.113.0/24]
@@ -593,6 +603,7 @@ server:
   database: sqlite:///hookd.db?timeout=0.3
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
 hooks: {}

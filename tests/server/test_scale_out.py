@@ -42,6 +42,7 @@ server:
   database: {database}
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "It's a Secret to Everybody"
 hooks:

@@ -5,6 +5,7 @@ one database, they stand for several processes (receivers or workers) sharing it
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from hookd.store.records import (
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
 )
 
 pytestmark = pytest.mark.anyio
@@ -98,12 +100,26 @@ async def record(
     *,
     at: datetime = T0,
     replay_of: str | None = None,
+    guard: ReplayGuard | None = None,
 ) -> Recorded:
     return await store.record_delivery(
         delivery or make_delivery(), received_at=at, remote_addr="127.0.0.1",
         trace=[{"hook": job.hook, "matched": True, "reason": None} for job in jobs],
-        jobs=jobs, replay_of=replay_of,
+        jobs=jobs, replay_of=replay_of, guard=guard,
     )  # fmt: skip
+
+
+WINDOW = timedelta(hours=72)
+
+
+def guarded(delivery: Delivery) -> ReplayGuard:
+    """Replay protection for `delivery` over GitHub's 72 hours."""
+    return ReplayGuard(hashlib.sha256(delivery.body).digest(), WINDOW)
+
+
+def same_body(delivery_id: str | None, *, endpoint: str = "github") -> Delivery:
+    """One body under any delivery id: a captured delivery sent again."""
+    return replace(make_delivery(delivery_id, endpoint=endpoint), body=b'{"captured":true}')
 
 
 def grouped(group: str, *, cancel_in_progress: bool = False) -> tuple[NewJob, ...]:
@@ -193,7 +209,7 @@ async def test_rejection_is_recorded_without_a_body(store: Store) -> None:
         endpoint="github", path="/hooks/github", status=401, reason="bad signature",
         remote_addr="10.0.0.1", size=512, received_at=T0, event="push", delivery="claimed-id",
     )  # fmt: skip
-    rejection_id = await store.record_rejection(rejected)
+    [rejection_id] = await store.record_rejections([rejected])
     detail = await store.get_delivery(rejection_id)
     assert (detail.record.status, detail.record.reason, detail.body) == (
         "rejected", "bad signature", None,
@@ -202,6 +218,85 @@ async def test_rejection_is_recorded_without_a_body(store: Store) -> None:
     assert (detail.record.event, detail.record.delivery) == ("push", "claimed-id")
     # what its headers claimed is kept, but it is no delivery: the id is not taken
     assert (await record(store, make_delivery("claimed-id"))).status == "accepted"
+
+
+def rejection(endpoint: str = "github", at: datetime = T0) -> RejectedRequest:
+    return RejectedRequest(endpoint, f"/hooks/{endpoint}", 401, "bad signature", None, 0, at)
+
+
+async def test_rejected_requests_are_a_sample_of_the_newest_per_endpoint(store: Store) -> None:
+    made = [*await store.record_rejections([rejection()] * 3, keep=5)]
+    made += await store.record_rejections([rejection()] * 5, keep=5)
+    [other] = await store.record_rejections([rejection("gitea")], keep=5)
+    accepted = await record(store)
+
+    async def listed(endpoint: str) -> list[str]:
+        query = DeliveryQuery(endpoint=endpoint, status="rejected")
+        return [found.id for found in await store.list_deliveries(query)]
+
+    assert await listed("github") == made[::-1][:5]
+    assert await listed("gitea") == [other]
+    assert (await store.get_delivery(accepted.id)).record.status == "accepted"
+    # A smaller sample is trimmed to at the next rejected request.
+    [newest] = await store.record_rejections([rejection()], keep=2)
+    assert await listed("github") == [newest, made[-1]]
+
+
+async def test_an_identical_body_is_a_duplicate_of_the_first_whatever_its_id(store: Store) -> None:
+    first = await record(store, same_body("d-1"), guard=guarded(same_body("d-1")))
+    for delivery_id in ("d-2", None):
+        again = same_body(delivery_id)
+        recorded = await record(store, again, at=T0 + timedelta(hours=71), guard=guarded(again))
+        assert (recorded.status, recorded.id, recorded.delivery) == ("duplicate", first.id, "d-1")
+        assert recorded.same_body and recorded.job_ids == ()
+    assert len(await store.list_jobs(JobQuery())) == 1
+    assert [found.id for found in await store.list_deliveries(DeliveryQuery())] == [first.id]
+    # A redelivery (its id seen too) is recorded as a duplicate, as without a guard.
+    by_id = await record(store, same_body("d-1"), guard=guarded(same_body("d-1")))
+    assert (by_id.status, by_id.id, by_id.same_body) == ("duplicate", first.id, False)
+    newest = (await store.list_deliveries(DeliveryQuery()))[0]
+    assert (newest.status, newest.duplicate_of, newest.delivery) == ("duplicate", first.id, "d-1")
+
+
+async def test_an_identical_body_is_accepted_again_once_the_window_passed(store: Store) -> None:
+    await record(store, same_body("d-1"), guard=guarded(same_body("d-1")))
+    later = T0 + WINDOW + timedelta(seconds=1)
+    second = await record(store, same_body("d-2"), at=later, guard=guarded(same_body("d-2")))
+    assert second.status == "accepted"
+    third = await record(
+        store, same_body("d-3"), at=later + timedelta(hours=1), guard=guarded(same_body("d-3"))
+    )
+    assert (third.status, third.id, third.delivery) == ("duplicate", second.id, "d-2")
+
+
+async def test_bodies_are_compared_per_endpoint_and_only_when_guarded(store: Store) -> None:
+    first = await record(store, same_body("d-1"), guard=guarded(same_body("d-1")))
+    gitea = same_body("d-1", endpoint="gitea")
+    assert (await record(store, gitea, guard=guarded(gitea))).status == "accepted"
+    assert (await record(store, same_body("d-2"))).status == "accepted"
+    replayed = await record(store, same_body("d-1"), replay_of=first.id, guard=guarded(gitea))
+    assert replayed.status == "accepted"
+
+
+async def test_concurrent_receivers_accept_an_identical_body_once(open_store: OpenStore) -> None:
+    receivers = [await open_store() for _ in range(3)]
+    copies = [same_body(f"copy-{n}") for n in range(12)]
+    results = await asyncio.gather(
+        *(record(receivers[n % 3], copy, guard=guarded(copy)) for n, copy in enumerate(copies))
+    )
+    accepted = [result for result in results if result.status == "accepted"]
+    assert len(accepted) == 1
+    assert {result.id for result in results} == {accepted[0].id}
+    first = next(copy.delivery_id for copy, r in zip(copies, results, strict=True) if r.job_ids)
+    assert {result.delivery for result in results if result.status == "duplicate"} == {first}
+    assert len(await receivers[0].list_jobs(JobQuery())) == 1
+
+
+async def test_pruning_a_delivery_forgets_its_body(store: Store) -> None:
+    await record(store, same_body("d-1"), jobs=(), guard=guarded(same_body("d-1")))
+    assert await store.prune(T0 + timedelta(seconds=1)) == 1
+    again = await record(store, same_body("d-2"), guard=guarded(same_body("d-2")))
+    assert again.status == "accepted"
 
 
 async def test_lists_deliveries_newest_first_with_filters(store: Store) -> None:

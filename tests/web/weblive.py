@@ -38,9 +38,11 @@ server:
   database: sqlite:///hookd.db
 endpoints:
   github:
+    replay_window: 0
     forge: github
     secret: "{SECRET}"
   ci:
+    replay_window: 0
     forge: generic
     secret: {CI_SECRET}
     signature: {{header: X-Ci-Proof, algorithm: sha256, prefix: ""}}

@@ -51,6 +51,7 @@ def _strings(value: Any) -> Any:
 
 Size = Annotated[int, BeforeValidator(_size), Field(gt=0)]
 Duration = Annotated[float, BeforeValidator(_duration), Field(gt=0)]
+ReplayWindow = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 Network = Annotated[IPNetwork, BeforeValidator(_network)]
 SecretList = Annotated[list[SecretStr], BeforeValidator(_secrets)]
 StringList = Annotated[list[str], BeforeValidator(_strings)]
@@ -72,6 +73,9 @@ class ServerSettings(Strict):
     # Failed sign-ins (token, login form, session cookie) a client may make per window.
     auth_failures: int = Field(default=10, ge=0)
     auth_window: Duration = 60.0
+    # Rejected requests a client may make in a minute before the rest are answered 429;
+    # 0 turns it off. A request that verifies is never held back.
+    reject_limit: int = Field(default=20, ge=0)
 
     @field_validator("token")
     @classmethod
@@ -103,6 +107,9 @@ class EndpointSettings(Strict):
     api_token: SecretStr | None = None
     app_id: int | None = None
     private_key_file: str | None = None
+    # A body identical to one accepted on this endpoint within this long is a duplicate
+    # (72 h: GitHub's redelivery horizon); 0 turns the check off.
+    replay_window: ReplayWindow = 72 * 3600.0
 
     @field_validator("path")
     @classmethod

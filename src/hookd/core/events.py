@@ -84,3 +84,51 @@ ACTION_READS = (("action",), ("object_attributes", "action"), ("object_attribute
 def delivery_action(forge: str, payload: Mapping[str, Any]) -> str | None:
     """A payload's action in GitHub's words, whichever forge sent it."""
     return gitlab_action(payload) if forge == "gitlab" else payload_action(payload, forge)
+
+
+# Every event GitHub sends in X-GitHub-Event: docs.github.com "Webhook events and payloads"
+# (github/docs content/webhooks/webhook-events-and-payloads.md).
+GITHUB_EVENT_NAMES = frozenset({
+    "branch_protection_configuration", "branch_protection_rule", "check_run", "check_suite",
+    "code_scanning_alert", "commit_comment", "create", "custom_property",
+    "custom_property_values", "delete", "dependabot_alert", "deploy_key", "deployment",
+    "deployment_protection_rule", "deployment_review", "deployment_status", "discussion",
+    "discussion_comment", "fork", "github_app_authorization", "gollum", "installation",
+    "installation_repositories", "installation_target", "issue_comment", "issue_dependencies",
+    "issues", "label", "marketplace_purchase", "member", "membership", "merge_group", "meta",
+    "milestone", "org_block", "organization", "package", "page_build",
+    "personal_access_token_request", "ping", "project", "project_card", "project_column",
+    "projects_v2", "projects_v2_item", "projects_v2_status_update", "public", "pull_request",
+    "pull_request_review", "pull_request_review_comment", "pull_request_review_thread", "push",
+    "registry_package", "release", "repository", "repository_advisory", "repository_dispatch",
+    "repository_import", "repository_ruleset", "repository_vulnerability_alert",
+    "secret_scanning_alert", "secret_scanning_alert_location", "secret_scanning_scan",
+    "security_advisory", "security_and_analysis", "sponsorship", "star", "status", "sub_issues",
+    "team", "team_add", "watch", "workflow_dispatch", "workflow_job", "workflow_run",
+})  # fmt: skip
+
+# X-Gitlab-Event values beyond those GITLAB_EVENTS maps (GitLab's "Webhook events" docs),
+# named as `gitlab_event` names them.
+GITLAB_OTHER_HOOKS = (
+    "Feature Flag Hook", "Emoji Hook", "Resource Access Token Hook", "Member Hook",
+    "Subgroup Hook", "Project Hook", "Milestone Hook", "Vulnerability Hook",
+)  # fmt: skip
+
+# X-Gitea-Event values: go-gitea/gitea modules/webhook/type.go, HookEventType.Event().
+GITEA_EVENT_NAMES = frozenset({
+    "create", "delete", "fork", "push", "issues", "issue_comment", "pull_request",
+    "pull_request_approved", "pull_request_rejected", "pull_request_comment", "wiki",
+    "repository", "release", "package", "status", "workflow_run", "workflow_job",
+})  # fmt: skip
+
+GENERIC_EVENT = "webhook"
+"""The event of a generic endpoint that names no event header."""
+
+FORGE_EVENT_NAMES = {
+    "github": GITHUB_EVENT_NAMES,
+    "gitlab": frozenset(gitlab_event(name) for name in (*GITLAB_EVENTS, *GITLAB_OTHER_HOOKS)),
+    "gitea": GITEA_EVENT_NAMES,
+    "generic": frozenset({GENERIC_EVENT}),
+}
+"""hookd's names for the events each forge defines: a bounded set, unlike what a sender
+may put in an event header (metrics count any other name as `other`)."""

@@ -16,7 +16,7 @@ import orjson
 
 from hookd.core.delivery import Body, Delivery, Headers, Payload, Rejection
 from hookd.core.endpoint import EndpointSpec
-from hookd.core.events import delivery_action, gitlab_event
+from hookd.core.events import GENERIC_EVENT, delivery_action, gitlab_event
 from hookd.core.payload_reads import Reads
 from hookd.core.payload_scan import read_json
 from hookd.core.signatures import HmacCheck, is_hex_digest, token_matches
@@ -216,7 +216,7 @@ def identify(spec: EndpointSpec, headers: Headers) -> Identity:
         wanted = "X-Gitea-Event"
     else:
         wanted = spec.event_header or ""
-        event = headers.get(wanted) if spec.event_header else "webhook"
+        event = headers.get(wanted) if spec.event_header else GENERIC_EVENT
         delivery = headers.get(spec.delivery_header) if spec.delivery_header else None
     return Identity(
         event=event.strip() if event else None,

@@ -3,8 +3,9 @@ PostgreSQL backends are interchangeable for every caller.
 
 All methods are coroutines. Writes are atomic per call and durable when they return,
 except the job bookkeeping (`claim_job`, `renew_lease`, `finish_job`, `release_job`,
-`append_log`): a backend may commit those without waiting for the disk, since losing them
-in a machine crash (never in hookd's own) only means a job runs again. Driver errors
+`append_log`) and `record_rejections`: a backend may commit those without waiting for the
+disk, since losing them in a machine crash (never in hookd's own) only means a job runs
+again, or a rejected request is missing from the sample. Driver errors
 surface as `hookd.errors.StoreError`; a missing id as `NotFound`.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 
 from hookd.core.delivery import Delivery
 from hookd.store.records import (
+    REJECTIONS_KEPT,
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
@@ -27,6 +29,7 @@ from hookd.store.records import (
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
 )
 
 
@@ -56,17 +59,29 @@ class Store(Protocol):
         trace: Sequence[Mapping[str, Any]],
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
+        guard: ReplayGuard | None = None,
     ) -> Recorded:
         """Store a verified delivery and its jobs in one transaction.
 
         If the endpoint already accepted this forge delivery id (and this is not a
-        replay), store a `duplicate` row pointing at the original instead, create no job,
-        and return `Recorded(status="duplicate", id=<original id>)`. The check is the
-        database's unique constraint, so it holds under concurrent receivers.
+        replay), store a `duplicate` row pointing at the original instead, create no
+        job, and return `Recorded(status="duplicate", id=<original id>,
+        delivery=<original's forge id>)`. With `guard`, a body with the guard's digest
+        that the endpoint accepted within the window before `received_at`, under another
+        delivery id, is a duplicate too (`same_body`), and nothing is stored: a captured
+        body sent again and again costs no row. Both checks are the database's unique
+        constraints, checked in the transaction that records, so they hold under
+        concurrent receivers. An accepted delivery with a guard becomes the one its
+        digest names until the window has passed.
         """
 
-    async def record_rejection(self, rejected: RejectedRequest) -> str:
-        """Store a rejected request's metadata (never its body); return its id."""
+    async def record_rejections(
+        self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
+    ) -> list[str]:
+        """Store rejected requests' metadata (never a body) in one transaction and return
+        their ids; in it, drop each of their endpoints' older rejected requests beyond the
+        newest `keep` (a few hundred at a time, so a backlog from before goes over a few
+        calls)."""
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
         """Deliveries matching `query`, newest first, at most `query.limit`."""

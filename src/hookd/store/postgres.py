@@ -36,6 +36,7 @@ from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
 from hookd.store.postgres_url import parse_url
 from hookd.store.readiness import Readiness
 from hookd.store.records import (
+    REJECTIONS_KEPT,
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
@@ -47,6 +48,7 @@ from hookd.store.records import (
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
 )
 
 T = TypeVar("T")
@@ -219,6 +221,7 @@ class PostgresStore:
         trace: Sequence[Mapping[str, Any]],
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
+        guard: ReplayGuard | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
         try:
@@ -227,7 +230,7 @@ class PostgresStore:
             # one there is nothing to find it by, so it is not run twice.
             recorded = await self._connected(
                 lambda c: record.insert_delivery(
-                    c, delivery, received_at, remote_addr, trace_json, jobs, replay_of
+                    c, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
                 ),
                 retry_lost=delivery.delivery_id is not None and replay_of is None,
             )
@@ -238,8 +241,10 @@ class PostgresStore:
             self._notifier.poke()
         return recorded
 
-    async def record_rejection(self, rejected: RejectedRequest) -> str:
-        return await self._connected(lambda c: record.insert_rejection(c, rejected))
+    async def record_rejections(
+        self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
+    ) -> list[str]:
+        return await self._connected(lambda c: record.insert_rejections(c, rejected, keep))
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
         return await self._connected(lambda c: sql.select_deliveries(c, query))

@@ -8,31 +8,48 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import psycopg
 
 from hookd.core.delivery import Body, Delivery
 from hookd.errors import StoreError
 from hookd.store.ids import new_id
 from hookd.store.postgres_connect import Connection
-from hookd.store.records import NewJob, Recorded, RejectedRequest
+from hookd.store.records import (
+    REJECTIONS_KEPT,
+    NewJob,
+    Recorded,
+    RejectedRequest,
+    ReplayGuard,
+)
 
 # One statement (so one round trip, atomic without BEGIN/COMMIT) stores the delivery and,
 # if it was not a duplicate, its jobs. The conflict target names the dedupe index, so only
 # a second accepted copy of a forge delivery id counts as a duplicate, whichever receiver
-# it reached; any other violation is an error.
+# it reached; any other violation is an error. With a body digest (`sha256`), a body that
+# its endpoint accepted since `since` is a duplicate too, and an accepted one claims the
+# digest's row: the insert, without ON CONFLICT, fails the whole statement when another
+# receiver claimed it first (or a row whose window has passed still holds it).
 _INSERT = """
 WITH delivery AS (
     INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action,
         repository, ref, sha, received_at, status, http_status, remote_addr, size,
         content_type, headers, body, hooks, trace, replay_of)
-    VALUES (%(id)s, %(delivery)s, %(endpoint)s, %(forge)s, %(event)s, %(forge_event)s,
+    SELECT %(id)s, %(delivery)s, %(endpoint)s, %(forge)s, %(event)s, %(forge_event)s,
         %(action)s, %(repository)s, %(ref)s, %(sha)s, %(at)s, 'accepted', %(http_status)s,
         %(remote_addr)s, %(size)s, %(content_type)s, %(headers)s::jsonb,
         coalesce(%(body)s::bytea, lo_get(%(body_object)s::oid)),
-        %(hooks)s::jsonb, %(trace)s::jsonb, %(replay_of)s)
+        %(hooks)s::jsonb, %(trace)s::jsonb, %(replay_of)s
+    WHERE %(sha256)s::bytea IS NULL OR NOT EXISTS (
+        SELECT 1 FROM body_digests b WHERE b.endpoint = %(endpoint)s
+            AND b.sha256 = %(sha256)s::bytea AND b.received_at >= %(since)s::timestamptz)
     ON CONFLICT (endpoint, delivery)
         WHERE status = 'accepted' AND replay_of IS NULL AND delivery IS NOT NULL
     DO NOTHING
     RETURNING id
+), claim AS (
+    INSERT INTO body_digests (endpoint, sha256, delivery_id, received_at)
+    SELECT %(endpoint)s, %(sha256)s::bytea, delivery.id, %(at)s
+    FROM delivery WHERE %(sha256)s::bytea IS NOT NULL
 ), made AS (
     INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, queued_at, run_after,
         finished_at)
@@ -47,10 +64,22 @@ SELECT count(*) FROM delivery
 _INSERT_DUPLICATE = """
 INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, repository,
     received_at, status, http_status, remote_addr, size, content_type, duplicate_of)
-SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, 'duplicate', 200, %s, %s, %s, o.id
-FROM deliveries o
-WHERE o.endpoint = %s AND o.delivery = %s AND o.status = 'accepted' AND o.replay_of IS NULL
-RETURNING duplicate_of
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'duplicate', 200, %s, %s, %s, %s)
+"""
+
+_FIRST_WITH_ID = """
+SELECT id FROM deliveries
+WHERE endpoint = %s AND delivery = %s AND status = 'accepted' AND replay_of IS NULL
+"""
+
+_FIRST_WITH_BODY = """
+SELECT d.id, d.delivery FROM body_digests b JOIN deliveries d ON d.id = b.delivery_id
+WHERE b.endpoint = %s AND b.sha256 = %s AND b.received_at >= %s
+"""
+
+# The digest's row outlived its window: the next identical body takes its place.
+_EXPIRE_DIGEST = """
+DELETE FROM body_digests WHERE endpoint = %s AND sha256 = %s AND received_at < %s
 """
 
 _INSERT_JOB = """
@@ -76,25 +105,60 @@ async def insert_delivery(
     trace_json: str,
     jobs: Sequence[NewJob],
     replay_of: str | None,
+    guard: ReplayGuard | None = None,
 ) -> Recorded:
     """Store a delivery and its jobs, or a duplicate row if its endpoint already accepted
-    its forge id. Jobs in concurrency groups need a transaction holding their groups' locks,
-    in which older queued jobs of the group are replaced; other jobs need one statement. A
-    body over BODY_PIECE is sent first, in a transaction holding the whole."""
+    its forge id, or (with `guard`) its body within the guard's window. A body claimed
+    meanwhile by another receiver is a duplicate of that one; a claim whose window has
+    passed is dropped and the delivery recorded again."""
+    guard = guard if replay_of is None else None
+    for _ in range(CLAIM_TRIES):
+        try:
+            return await _record(
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            if guard is None or exc.diag.constraint_name != "body_digests_pkey":
+                raise
+        duplicate = await _duplicate(connection, delivery, received_at, remote_addr, guard)
+        if duplicate is not None:
+            return duplicate
+        since = received_at - guard.window
+        await connection.execute(_EXPIRE_DIGEST, (delivery.endpoint, guard.sha256, since))
+    raise StoreError(f"delivery {delivery.delivery_id}: its body's digest kept changing hands")
+
+
+CLAIM_TRIES = 3
+"""Attempts to claim a body's digest: one, and one after dropping an expired claim, and one
+more should a receiver have taken and lost it meanwhile."""
+
+
+async def _record(
+    connection: Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    trace_json: str,
+    jobs: Sequence[NewJob],
+    replay_of: str | None,
+    guard: ReplayGuard | None,
+) -> Recorded:
+    """One attempt of `insert_delivery`. A body over BODY_PIECE is sent first, in a
+    transaction holding the whole."""
     delivery_id = new_id()
     hooks = tuple(job.hook for job in jobs)
     values = _values(delivery_id, delivery, received_at, remote_addr, trace_json, hooks)
     values["replay_of"] = replay_of
+    values["sha256"] = guard.sha256 if guard is not None else None
+    values["since"] = received_at - guard.window if guard is not None else None
     if len(delivery.body) <= BODY_PIECE:
-        return await _insert_delivery(connection, delivery, received_at, remote_addr, jobs, values)
+        return await _insert_delivery(connection, delivery, remote_addr, jobs, values, guard)
     # The pieces go into a large object, which the insert reads on the server; one
     # transaction holds it all, and the object is gone when it commits.
     async with connection.transaction():
         body_object = await _upload(connection, delivery.body)
         values.update(body=None, body_object=body_object)
-        recorded = await _insert_delivery(
-            connection, delivery, received_at, remote_addr, jobs, values
-        )
+        recorded = await _insert_delivery(connection, delivery, remote_addr, jobs, values, guard)
         await connection.execute("SELECT lo_unlink(%s::oid)", (body_object,))
     return recorded
 
@@ -114,13 +178,14 @@ async def _upload(connection: Connection, body: Body) -> int:
 async def _insert_delivery(
     connection: Connection,
     delivery: Delivery,
-    received_at: datetime,
     remote_addr: str | None,
     jobs: Sequence[NewJob],
     values: dict[str, Any],
+    guard: ReplayGuard | None,
 ) -> Recorded:
     """The insert of `insert_delivery`, with the values of its row."""
     delivery_id = values["id"]
+    received_at = values["at"]
     hooks = tuple(job.hook for job in jobs)
     groups = sorted({job.concurrency_group for job in jobs if job.concurrency_group is not None})
     if not groups:
@@ -136,7 +201,10 @@ async def _insert_delivery(
                 for job in (jobs if accepted else ())
             ]
     if not accepted:
-        return await _insert_duplicate(connection, delivery, received_at, remote_addr)
+        duplicate = await _duplicate(connection, delivery, received_at, remote_addr, guard)
+        if duplicate is None:  # deleted between the two statements: try again later
+            raise StoreError(f"delivery {delivery.delivery_id} conflicted with a vanished original")
+        return duplicate
     return Recorded(id=delivery_id, status="accepted", job_ids=tuple(job_ids), hooks=hooks)
 
 
@@ -174,22 +242,58 @@ async def _insert(
     return bool(row and row[0])
 
 
+async def _duplicate(
+    connection: Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    guard: ReplayGuard | None,
+) -> Recorded | None:
+    """The first delivery of `delivery`: with its forge id (a duplicate row is recorded),
+    or (with `guard`) its body under another id (nothing is); None when there is none (any
+    more)."""
+    original = await _first_with_id(connection, delivery)
+    if original is not None:
+        return await _insert_duplicate(connection, delivery, received_at, remote_addr, original)
+    if guard is None:
+        return None
+    return await _first_with_body(connection, delivery.endpoint, guard, received_at - guard.window)
+
+
+async def _first_with_id(connection: Connection, delivery: Delivery) -> Recorded | None:
+    """The delivery the endpoint accepted first with this forge delivery id, if any."""
+    if delivery.delivery_id is None:
+        return None
+    cursor = await connection.execute(_FIRST_WITH_ID, (delivery.endpoint, delivery.delivery_id))
+    row = await cursor.fetchone()
+    return None if row is None else Recorded(row[0], "duplicate", delivery=delivery.delivery_id)
+
+
+async def _first_with_body(
+    connection: Connection, endpoint: str, guard: ReplayGuard, since: datetime
+) -> Recorded | None:
+    """The delivery the endpoint accepted with this body since `since`, if any."""
+    cursor = await connection.execute(_FIRST_WITH_BODY, (endpoint, guard.sha256, since))
+    row = await cursor.fetchone()
+    return None if row is None else Recorded(row[0], "duplicate", delivery=row[1], same_body=True)
+
+
 async def _insert_duplicate(
-    connection: Connection, delivery: Delivery, received_at: datetime, remote_addr: str | None
+    connection: Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    original: Recorded,
 ) -> Recorded:
-    cursor = await connection.execute(
+    await connection.execute(
         _INSERT_DUPLICATE,
         (
             new_id(), delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
             delivery.forge_event, delivery.action, delivery.repository, received_at,
-            remote_addr, len(delivery.body), delivery.content_type, delivery.endpoint,
-            delivery.delivery_id,
+            remote_addr, len(delivery.body), delivery.content_type, original.id,
         ),
     )  # fmt: skip
-    row = await cursor.fetchone()
-    if row is None:  # the original was deleted between the two statements: try again later
-        raise StoreError(f"delivery {delivery.delivery_id} conflicted with a vanished original")
-    return Recorded(id=row[0], status="duplicate")
+    return original
 
 
 async def insert_job(connection: Connection, delivery_id: str, job: NewJob, now: datetime) -> str:
@@ -221,16 +325,38 @@ async def insert_job(connection: Connection, delivery_id: str, job: NewJob, now:
     return job_id
 
 
-async def insert_rejection(connection: Connection, rejected: RejectedRequest) -> str:
-    rejection_id = new_id()
-    await connection.execute(
-        "INSERT INTO deliveries (id, endpoint, received_at, status, reason, http_status, path, "
-        "remote_addr, size, event, delivery) "
-        "VALUES (%s, %s, %s, 'rejected', %s, %s, %s, %s, %s, %s, %s)",
-        (
-            rejection_id, rejected.endpoint, rejected.received_at, rejected.reason,
-            rejected.status, rejected.path, rejected.remote_addr, rejected.size, rejected.event,
-            rejected.delivery,
-        ),
-    )  # fmt: skip
-    return rejection_id
+# An endpoint's rejected requests beyond the newest `keep`, a batch at a time, through the
+# deliveries_rejected index.
+_TRIM_REJECTED = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT id FROM deliveries WHERE endpoint = %s AND status = 'rejected'
+    ORDER BY id DESC LIMIT %s OFFSET %s)
+"""
+
+TRIM_BATCH = 2 * REJECTIONS_KEPT
+"""Rejected requests of an endpoint one call drops at most: more than a batch adds, so the
+sample stays bounded, and a backlog from before it was goes over a few calls instead of
+holding up one for long."""
+
+
+async def insert_rejections(
+    connection: Connection, rejected: Sequence[RejectedRequest], keep: int
+) -> list[str]:
+    """Insert the rejected requests and trim their endpoints' samples, in one transaction."""
+    ids = [new_id() for _ in rejected]
+    async with connection.transaction(), connection.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO deliveries (id, endpoint, received_at, status, reason, http_status, "
+            "path, remote_addr, size, event, delivery) "
+            "VALUES (%s, %s, %s, 'rejected', %s, %s, %s, %s, %s, %s, %s)",
+            [
+                (
+                    rejection_id, one.endpoint, one.received_at, one.reason, one.status,
+                    one.path, one.remote_addr, one.size, one.event, one.delivery,
+                )
+                for rejection_id, one in zip(ids, rejected, strict=True)
+            ],
+        )  # fmt: skip
+        for endpoint in sorted({one.endpoint for one in rejected if one.endpoint is not None}):
+            await cursor.execute(_TRIM_REJECTED, (endpoint, TRIM_BATCH, keep))
+    return ids

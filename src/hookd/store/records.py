@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
 
 from hookd.core.delivery import Body
@@ -49,9 +49,14 @@ def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
+REJECTIONS_KEPT = 1000
+"""Rejected requests kept per endpoint: a sample to debug a wrong secret with, the newest."""
+
+
 @dataclass(frozen=True, slots=True)
 class RejectedRequest:
-    """A request that was not a delivery: metadata only, never its body."""
+    """A request that was not a delivery: metadata only, never its body. `event` and
+    `delivery` are what its headers claimed, unverified (the receiver cuts them short)."""
 
     endpoint: str | None
     path: str
@@ -78,13 +83,26 @@ class NewJob:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayGuard:
+    """Replay protection for one delivery: the sha256 of its body, and how long an identical
+    body accepted on its endpoint makes it a duplicate."""
+
+    sha256: bytes
+    window: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
-    """What `record_delivery` did: `accepted` with the new ids, or `duplicate` of `id`."""
+    """What `record_delivery` did: `accepted` with the new ids, or `duplicate` of `id`, the
+    first delivery, whose forge delivery id is `delivery`; `same_body` when it was found by
+    its body (a replay under another delivery id), not by its delivery id."""
 
     id: str
     status: str
     job_ids: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()
+    delivery: str | None = None
+    same_body: bool = False
 
 
 @dataclass(frozen=True, slots=True)

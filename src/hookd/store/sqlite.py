@@ -25,6 +25,7 @@ from hookd.store.filters import prune_in_batches
 from hookd.store.migrations import migrations
 from hookd.store.readiness import Readiness
 from hookd.store.records import (
+    REJECTIONS_KEPT,
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
@@ -36,6 +37,7 @@ from hookd.store.records import (
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
 )
 from hookd.store.sqlite_health import IntegrityCheck, check_free_space
 from hookd.store.wakeups import Wakeups
@@ -141,12 +143,13 @@ class SqliteStore:
         trace: Sequence[Mapping[str, Any]],
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
+        guard: ReplayGuard | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
 
         def operation(connection: sqlite3.Connection) -> Recorded:
             return sql.insert_delivery(
-                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
             )
 
         try:
@@ -158,8 +161,12 @@ class SqliteStore:
         self._wakeups.give(len(recorded.job_ids))
         return recorded
 
-    async def record_rejection(self, rejected: RejectedRequest) -> str:
-        return await self._write(lambda connection: sql.insert_rejection(connection, rejected))
+    async def record_rejections(
+        self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
+    ) -> list[str]:
+        return await self._write(
+            lambda connection: sql.insert_rejections(connection, rejected, keep), durable=False
+        )
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
         return await self._read(lambda connection: sql.select_deliveries(connection, query))

@@ -11,16 +11,18 @@ from typing import Any
 import orjson
 
 from hookd.core.delivery import Body, Delivery
-from hookd.errors import NotFound
+from hookd.errors import NotFound, StoreError
 from hookd.store.filters import delivery_filters, where_clause
 from hookd.store.ids import new_id
 from hookd.store.records import (
+    REJECTIONS_KEPT,
     DeliveryDetail,
     DeliveryQuery,
     DeliveryRecord,
     NewJob,
     Recorded,
     RejectedRequest,
+    ReplayGuard,
     iso,
     parse_iso,
 )
@@ -55,6 +57,39 @@ def insert_delivery(
     trace_json: str,
     jobs: Sequence[NewJob],
     replay_of: str | None,
+    guard: ReplayGuard | None = None,
+) -> Recorded:
+    """Store a delivery and its jobs; or a duplicate row if its endpoint accepted its forge
+    id before; or nothing if (with `guard`) it accepted its body within the guard's window
+    under another id. The writer's transaction holds the write lock throughout, so the
+    checks cannot race."""
+    guard = guard if replay_of is None else None
+    if guard is not None:
+        first = _first_with_body(connection, delivery.endpoint, guard, received_at)
+        if first is not None:  # a redelivery, if its id was seen too: that is recorded
+            original = _first_with_id(connection, delivery)
+            if original is None:
+                return first
+            return _insert_duplicate(connection, delivery, received_at, remote_addr, original)
+    recorded = _insert(connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of)
+    if guard is not None and recorded.status == "accepted":
+        # Takes over the row of an identical body whose window has passed.
+        connection.execute(
+            "INSERT OR REPLACE INTO body_digests (endpoint, sha256, delivery_id, received_at) "
+            "VALUES (?, ?, ?, ?)",
+            (delivery.endpoint, guard.sha256, recorded.id, iso(received_at)),
+        )
+    return recorded
+
+
+def _insert(
+    connection: sqlite3.Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    trace_json: str,
+    jobs: Sequence[NewJob],
+    replay_of: str | None,
 ) -> Recorded:
     delivery_id = new_id()
     received = iso(received_at)  # the delivery's, and its jobs' queued_at
@@ -75,7 +110,10 @@ def insert_delivery(
         ),
     )  # fmt: skip
     if cursor.rowcount == 0:
-        return _insert_duplicate(connection, delivery, received_at, remote_addr)
+        original = _first_with_id(connection, delivery)
+        if original is None:
+            raise StoreError(f"delivery {delivery.delivery_id} conflicted with no original")
+        return _insert_duplicate(connection, delivery, received_at, remote_addr, original)
     if bound is None and cursor.lastrowid is not None:
         _write_blob(connection, cursor.lastrowid, delivery.body)
     job_ids = tuple(insert_job(connection, delivery_id, job, received) for job in jobs)
@@ -94,17 +132,39 @@ def _write_blob(connection: sqlite3.Connection, rowid: int, body: Body) -> None:
             blob.write(view[start : start + BLOB_PIECE])
 
 
+def _first_with_id(connection: sqlite3.Connection, delivery: Delivery) -> Recorded | None:
+    """The delivery the endpoint accepted first with this forge delivery id, if any."""
+    if delivery.delivery_id is None:
+        return None
+    row = connection.execute(
+        "SELECT id FROM deliveries WHERE endpoint = ? AND delivery = ? AND status = 'accepted' "
+        "AND replay_of IS NULL",
+        (delivery.endpoint, delivery.delivery_id),
+    ).fetchone()
+    return None if row is None else Recorded(row[0], "duplicate", delivery=delivery.delivery_id)
+
+
+def _first_with_body(
+    connection: sqlite3.Connection, endpoint: str, guard: ReplayGuard, received_at: datetime
+) -> Recorded | None:
+    """The delivery the endpoint accepted with this body within the guard's window."""
+    row = connection.execute(
+        "SELECT d.id, d.delivery FROM body_digests b JOIN deliveries d ON d.id = b.delivery_id "
+        "WHERE b.endpoint = ? AND b.sha256 = ? AND b.received_at >= ?",
+        (endpoint, guard.sha256, iso(received_at - guard.window)),
+    ).fetchone()
+    if row is None:
+        return None
+    return Recorded(row[0], "duplicate", delivery=row[1], same_body=True)
+
+
 def _insert_duplicate(
     connection: sqlite3.Connection,
     delivery: Delivery,
     received_at: datetime,
     remote_addr: str | None,
+    original: Recorded,
 ) -> Recorded:
-    (original,) = connection.execute(
-        "SELECT id FROM deliveries WHERE endpoint = ? AND delivery = ? AND status = 'accepted' "
-        "AND replay_of IS NULL",
-        (delivery.endpoint, delivery.delivery_id),
-    ).fetchone()
     connection.execute(
         "INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, "
         "repository, received_at, status, http_status, remote_addr, size, content_type, "
@@ -112,10 +172,10 @@ def _insert_duplicate(
         (
             new_id(), delivery.delivery_id, delivery.endpoint, delivery.forge, delivery.event,
             delivery.forge_event, delivery.action, delivery.repository, iso(received_at),
-            remote_addr, len(delivery.body), delivery.content_type, original,
+            remote_addr, len(delivery.body), delivery.content_type, original.id,
         ),
     )  # fmt: skip
-    return Recorded(id=original, status="duplicate")
+    return original
 
 
 def insert_job(connection: sqlite3.Connection, delivery_id: str, job: NewJob, at: str) -> str:
@@ -147,18 +207,38 @@ def insert_job(connection: sqlite3.Connection, delivery_id: str, job: NewJob, at
     return job_id
 
 
-def insert_rejection(connection: sqlite3.Connection, rejected: RejectedRequest) -> str:
-    rejection_id = new_id()
-    connection.execute(
+# An endpoint's rejected requests beyond the newest `keep`, oldest last, a batch at a time,
+# through the deliveries_rejected index.
+_TRIM_REJECTED = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT id FROM deliveries WHERE endpoint = ? AND status = 'rejected'
+    ORDER BY id DESC LIMIT ? OFFSET ?)
+"""
+
+TRIM_BATCH = 2 * REJECTIONS_KEPT
+"""Rejected requests of an endpoint one call drops at most: more than a batch adds, so the
+sample stays bounded, and a backlog from before it was goes over a few calls instead of
+holding the writer for long once."""
+
+
+def insert_rejections(
+    connection: sqlite3.Connection, rejected: Sequence[RejectedRequest], keep: int
+) -> list[str]:
+    ids = [new_id() for _ in rejected]
+    connection.executemany(
         "INSERT INTO deliveries (id, endpoint, received_at, status, reason, http_status, path, "
         "remote_addr, size, event, delivery) VALUES (?, ?, ?, 'rejected', ?, ?, ?, ?, ?, ?, ?)",
-        (
-            rejection_id, rejected.endpoint, iso(rejected.received_at), rejected.reason,
-            rejected.status, rejected.path, rejected.remote_addr, rejected.size, rejected.event,
-            rejected.delivery,
-        ),
+        [
+            (
+                rejection_id, one.endpoint, iso(one.received_at), one.reason, one.status,
+                one.path, one.remote_addr, one.size, one.event, one.delivery,
+            )
+            for rejection_id, one in zip(ids, rejected, strict=True)
+        ],
     )  # fmt: skip
-    return rejection_id
+    for endpoint in {one.endpoint for one in rejected if one.endpoint is not None}:
+        connection.execute(_TRIM_REJECTED, (endpoint, TRIM_BATCH, keep))
+    return ids
 
 
 _LIST_COLUMNS = """

@@ -1,9 +1,13 @@
 """Prometheus metrics, on hookd's own registry, every name prefixed `hookd_`.
 
-Counters are incremented where things happen (the receiver calls `count_delivery`, and
-`timed_store` sees every job attempt end); the queue depth is read from the store when
-`/metrics` is scraped, so it is right for every process sharing the database. Each process
-exports its own counters, as Prometheus expects.
+Counters are incremented where things happen (the receiver calls `count_delivery` and
+`count_rejection`, and `timed_store` sees every job attempt end); the queue depth is read
+from the store when `/metrics` is scraped, so it is right for every process sharing the
+database. Each process exports its own counters, as Prometheus expects.
+
+No label value comes from a request unbounded: endpoints and hooks are the config's names,
+outcomes and rejection reasons fixed sets, and an event the endpoint's forge does not define
+(and none of its hooks names) is counted as `other` (`EventLabels`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
+from hookd.config import Config
+from hookd.core.events import FORGE_EVENT_NAMES
 from hookd.store.base import Store
 from hookd.store.records import JobOutcome, JobRecord
 
@@ -36,6 +42,14 @@ DELIVERIES = Counter(
     "Requests to webhook endpoints, by endpoint, event and outcome "
     "(queued, pong, duplicate, rejected, error).",
     ["endpoint", "event", "outcome"],
+    registry=REGISTRY,
+)
+REJECTIONS = Counter(
+    "hookd_rejected_requests",
+    "Requests to webhook endpoints that were not deliveries, by endpoint and reason "
+    "(signature, address, malformed, too_large, content_type, other; limited: answered 429 "
+    "for a client over server.reject_limit).",
+    ["endpoint", "reason"],
     registry=REGISTRY,
 )
 JOBS = Counter(
@@ -84,6 +98,56 @@ def count_delivery(endpoint: str, event: str | None, status: int, outcome: str |
     if counter is None:  # labels() validates and locks: once per label set, not per request
         counter = _DELIVERY_COUNTERS[key] = DELIVERIES.labels(*key)
     counter.inc()
+
+
+REJECTION_REASONS = {
+    400: "malformed",
+    401: "signature",
+    403: "address",
+    413: "too_large",
+    415: "content_type",
+    429: "limited",
+}
+"""The reason a rejected request is counted and logged under, by its status: a fixed set."""
+
+
+def rejection_reason(status: int) -> str:
+    return REJECTION_REASONS.get(status, "other")
+
+
+_REJECTION_COUNTERS: dict[tuple[str, str], Any] = {}
+
+
+def count_rejection(endpoint: str, reason: str) -> None:
+    """Count one rejected request to `endpoint` (a config name) for `reason` (one of
+    REJECTION_REASONS' values, or `other`)."""
+    key = (endpoint, reason)
+    counter = _REJECTION_COUNTERS.get(key)
+    if counter is None:
+        counter = _REJECTION_COUNTERS[key] = REJECTIONS.labels(*key)
+    counter.inc()
+
+
+class EventLabels:
+    """The `event` label of each endpoint's deliveries: the event's name when the endpoint's
+    forge defines it (core.events.FORGE_EVENT_NAMES) or one of the endpoint's hooks names it
+    under `on:`, else `other`. A generic endpoint's sender defines its own events: those its
+    hooks wait for are counted by name."""
+
+    OTHER = "other"
+
+    def __init__(self, config: Config) -> None:
+        self._known: dict[str, frozenset[str]] = {}
+        for name, endpoint in config.endpoints.items():
+            named = {
+                spec.event for rule in config.rules.get(name, ()) for spec in rule.trigger.events
+            }
+            self._known[name] = FORGE_EVENT_NAMES.get(endpoint.forge, frozenset()) | named
+
+    def label(self, endpoint: str, event: str | None) -> str | None:
+        if event is None or event in self._known.get(endpoint, ()):
+            return event
+        return self.OTHER
 
 
 async def exposition(store: Store) -> bytes:

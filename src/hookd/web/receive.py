@@ -1,13 +1,22 @@
 """The receiver: `POST <endpoint path>`. It streams the body under the size cap through the
-signature check, verifies before parsing, and answers 2xx only after the store committed."""
+signature check, verifies before parsing, and answers 2xx only after the store committed.
+
+What anyone on the network can make it do without the secret is bounded: a rejected request
+is counted in metrics, kept in a sample of the newest per endpoint (its claimed event and
+delivery id cut short), and logged at most once a second per endpoint and reason; a client
+over `server.reject_limit` rejected requests a minute gets 429 for the rest, neither stored
+nor logged one by one. A request that verifies is accepted whatever its address sent before.
+A body its endpoint accepted within `replay_window` is a duplicate, whatever delivery id it
+comes with: the forges sign only the body."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -16,13 +25,15 @@ from starlette.types import Receive, Scope, Send
 from hookd.config import Config
 from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
-from hookd.deliverylog import log_delivery
+from hookd.core.ratelimit import FailureLimiter, retry_after_header
+from hookd.deliverylog import RejectionLog, cut, log_delivery
 from hookd.errors import StoreError
 from hookd.intake import plan
 from hookd.store.base import Store
-from hookd.store.records import RejectedRequest
+from hookd.store.records import Recorded, RejectedRequest, ReplayGuard
 from hookd.web.clientip import client_address, is_allowed
-from hookd.web.metrics import count_delivery
+from hookd.web.metrics import EventLabels, count_delivery, count_rejection, rejection_reason
+from hookd.web.rejections import RejectionSample
 
 log = logging.getLogger("hookd.receive")
 
@@ -37,13 +48,18 @@ class _Request:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    """The answer to a request, and what its log line says of it."""
+    """The answer to a request, and what its log line says of it; `rejected` is the reason
+    a rejected request is counted under (metrics.REJECTION_REASONS), `budget` the reason
+    its log line shares a budget under (rejected requests, and replayed bodies)."""
 
     status: int
     content: dict[str, Any]
     event: str | None
     delivery_id: str | None
     reason: str | None = None
+    rejected: str | None = None
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    budget: str | None = None
 
 
 class Received:
@@ -83,6 +99,10 @@ class Receiver:
         self.config = config
         self.store = store
         self.max_body = config.server.max_body
+        self.limiter = FailureLimiter(config.server.reject_limit, window=REJECT_WINDOW)
+        self.rejection_log = RejectionLog()
+        self.sample = RejectionSample(store)
+        self.event_labels = EventLabels(config)
 
     def handles(self, path: str) -> bool:
         return path in self.config.routes
@@ -109,19 +129,28 @@ class Receiver:
         status, content = outcome.status, outcome.content
         # After a 413 the rest of the body is unread: close rather than drain it.
         closing = [(b"connection", b"close")] if status == 413 else []
-        await send_json(send, status, content, closing)
-        log_delivery(
-            endpoint=name,
-            event=outcome.event,
-            delivery=outcome.delivery_id,
-            id=content.get("id"),
-            outcome=content.get("status", "rejected"),
-            status=status,
-            hooks=content.get("hooks", []),
-            duration_ms=round((time.perf_counter() - started) * 1000, 2),
-            reason=outcome.reason,
-        )
-        count_delivery(name, outcome.event, status, content.get("status"))
+        await send_json(send, status, content, [*closing, *outcome.headers])
+        self._report(name, outcome, started)
+
+    def _report(self, name: str, outcome: _Outcome, started: float) -> None:
+        """Log and count the answer to a request: a rejected one within the log's budget."""
+        content = outcome.content
+        if outcome.rejected is not None:
+            count_rejection(name, outcome.rejected)
+        if outcome.budget is None or self.rejection_log.admit(name, outcome.budget):
+            log_delivery(
+                endpoint=name,
+                event=outcome.event,
+                delivery=outcome.delivery_id,
+                id=content.get("id"),
+                outcome=content.get("status", "rejected"),
+                status=outcome.status,
+                hooks=content.get("hooks", []),
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                reason=outcome.reason,
+            )
+        event = self.event_labels.label(name, outcome.event)
+        count_delivery(name, event, outcome.status, content.get("status"))
 
     async def _receive(self, request: _Request, receive: Receive) -> _Outcome:
         endpoint = self.config.endpoints[request.endpoint]
@@ -135,13 +164,18 @@ class Receiver:
         reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
             return await self._reject(request, reception, declared or 0)
-        received = await self._read_body(receive, reception.update, declared)
+        digest = hashlib.sha256() if endpoint.replay_window else None
+        update = reception.update if digest is None else _both(reception.update, digest.update)
+        received = await self._read_body(receive, update, declared)
         if received.too_large:
             return await self._reject(request, self._too_large(), received.size)
         result = reception.finish(received.body)
         if isinstance(result, Rejection):
             return await self._reject(request, result, received.size)
-        return await self._accept(result, client)
+        guard = None
+        if digest is not None and not result.is_ping:  # a ping runs nothing: no need
+            guard = ReplayGuard(digest.digest(), timedelta(seconds=endpoint.replay_window))
+        return await self._accept(result, client, guard)
 
     def _too_large(self) -> Rejection:
         return Rejection(
@@ -183,7 +217,9 @@ class Receiver:
             del buffer[size:]
         return Received(buffer, size, too_large=False)
 
-    async def _accept(self, delivery: Delivery, client: str | None) -> _Outcome:
+    async def _accept(
+        self, delivery: Delivery, client: str | None, guard: ReplayGuard | None
+    ) -> _Outcome:
         decided = plan(self.config, delivery)
         try:
             recorded = await self.store.record_delivery(
@@ -192,6 +228,7 @@ class Receiver:
                 remote_addr=client,
                 trace=decided.trace,
                 jobs=decided.jobs,
+                guard=guard,
             )
         except StoreError as exc:
             log.error("could not record delivery %s: %s", delivery.delivery_id, exc)
@@ -200,8 +237,10 @@ class Receiver:
             }
             return _Outcome(503, content, delivery.event, delivery.delivery_id, str(exc))
         if recorded.status == "duplicate":
-            content = {"status": "duplicate", "id": recorded.id, "delivery": delivery.delivery_id}
-            return _Outcome(200, content, delivery.event, delivery.delivery_id)
+            # A captured body sent again and again costs no row and a log line a second.
+            budget = "replayed" if recorded.same_body else None
+            content = _duplicate(recorded)
+            return _Outcome(200, content, delivery.event, delivery.delivery_id, budget=budget)
         if delivery.is_ping:
             content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
             return _Outcome(200, content, delivery.event, delivery.delivery_id)
@@ -219,7 +258,15 @@ class Receiver:
         )
 
     async def _reject(self, request: _Request, rejection: Rejection, size: int) -> _Outcome:
+        """Answer a request that is no delivery: record a sample of it, or, for a client
+        over the reject limit, answer 429 and record nothing (its failure still counts)."""
         identity = identify(self.config.specs[request.endpoint], request.headers)
+        event, delivery = cut(identity.event), cut(identity.delivery_id)
+        now = time.monotonic()
+        wait = self.limiter.retry_after(request.client, now)
+        self.limiter.fail(request.client, now)
+        if wait is not None:
+            return self._held_back(rejection, event, delivery, wait)
         record = RejectedRequest(
             endpoint=request.endpoint,
             path=request.path,
@@ -228,20 +275,73 @@ class Receiver:
             remote_addr=request.client,
             size=size,
             received_at=datetime.now(UTC),
-            event=identity.event,
-            delivery=identity.delivery_id,
+            event=event,
+            delivery=delivery,
         )
-        try:
-            await self.store.record_rejection(record)
-        except StoreError as exc:
-            log.error("could not record a rejected request: %s", exc)
+        await self.sample.add(record)
         return _Outcome(
             rejection.status,
             {"error": rejection.reason},
-            identity.event,
-            identity.delivery_id,
+            event,
+            delivery,
             rejection.reason,
+            rejected=rejection_reason(rejection.status),
+            budget=rejection_reason(rejection.status),
         )
+
+    def _held_back(
+        self, rejection: Rejection, event: str | None, delivery: str | None, wait: float
+    ) -> _Outcome:
+        """The 429 for a client over the reject limit, for a request rejected as `rejection`."""
+        retry = (b"retry-after", retry_after_header(wait).encode())
+        # A body too large is left unread, as with 413: the connection closes.
+        closing = ((b"connection", b"close"),) if rejection.status == 413 else ()
+        limited = (
+            f"This address sent {self.limiter.limit} rejected requests within "
+            f"{REJECT_WINDOW:g}s: hookd answers its further rejected requests 429 and keeps no "
+            "record of them (a delivery that verifies is still accepted)."
+        )
+        return _Outcome(
+            429,
+            {"error": f"{rejection.reason} {limited}"},
+            event,
+            delivery,
+            rejection.reason,
+            rejected=rejection_reason(429),
+            headers=(retry, *closing),
+            budget=rejection_reason(429),
+        )
+
+
+def _duplicate(recorded: Recorded) -> dict[str, Any]:
+    """The answer to a duplicate: the first delivery's ids, and why when it was its body."""
+    content: dict[str, Any] = {
+        "status": "duplicate",
+        "id": recorded.id,
+        "delivery": recorded.delivery,
+    }
+    if recorded.same_body:
+        content["reason"] = (
+            f"This endpoint accepted the same body as delivery {recorded.delivery} "
+            f"({recorded.id}) within its replay window; nothing runs again."
+        )
+    return content
+
+
+REJECT_WINDOW = 60.0
+"""The window `server.reject_limit` counts a client's rejected requests in, in seconds."""
+
+
+def _both(
+    first: Callable[[bytes], None], second: Callable[[bytes], None]
+) -> Callable[[bytes], None]:
+    """One callable feeding each chunk of the body to both."""
+
+    def update(chunk: bytes) -> None:
+        first(chunk)
+        second(chunk)
+
+    return update
 
 
 def _forwarded_for(headers: Headers) -> str | None:
