@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,7 +72,10 @@ def wait_ready(
 
 
 def push() -> deliveries.Outgoing:
-    return deliveries.github("push", {"ref": "refs/heads/main", "pad": PAD})
+    """A push whose body is its own (an identical body would be answered as a replay)."""
+    return deliveries.github(
+        "push", {"ref": "refs/heads/main", "after": uuid.uuid4().hex, "pad": PAD}
+    )
 
 
 @pytest.fixture
