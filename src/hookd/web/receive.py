@@ -16,15 +16,19 @@ from starlette.types import Receive, Scope, Send
 from hookd.config import Config
 from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
+from hookd.core.ratelimit import retry_after_header
 from hookd.deliverylog import log_delivery
 from hookd.errors import StoreError
 from hookd.intake import plan
 from hookd.store.base import Store
 from hookd.store.records import RejectedRequest
+from hookd.web.body_budget import BodyBudget, Hold
 from hookd.web.clientip import client_address, is_allowed
 from hookd.web.metrics import count_delivery
 
 log = logging.getLogger("hookd.receive")
+
+_CUT_SHORT = Rejection(408, "The connection ended before the whole body arrived.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +51,12 @@ class _Outcome:
 
 
 class Received:
-    """A request's body, read up to the cap. `too_large` when the cap cut it short."""
+    """A request's body, read up to the cap; `refusal` when it was not read whole."""
 
-    __slots__ = ("body", "size", "too_large")
+    __slots__ = ("body", "refusal", "size")
 
-    def __init__(self, body: Body, size: int, too_large: bool) -> None:
-        self.body, self.size, self.too_large = body, size, too_large
+    def __init__(self, body: Body, size: int, refusal: Rejection | None = None) -> None:
+        self.body, self.size, self.refusal = body, size, refusal
 
 
 async def send_json(
@@ -83,6 +87,8 @@ class Receiver:
         self.config = config
         self.store = store
         self.max_body = config.server.max_body
+        self.budget = BodyBudget(config.server.inflight_budget)
+        self.retry_after = retry_after_header(config.server.body_timeout).encode()
 
     def handles(self, path: str) -> bool:
         return path in self.config.routes
@@ -105,10 +111,13 @@ class Receiver:
             peer[0] if peer else None, _forwarded_for(headers), endpoint.trusted_proxies
         )
         request = _Request(path=scope["path"], endpoint=name, headers=headers, client=client)
-        outcome = await self._receive(request, receive)
+        with self.budget.hold() as hold:
+            outcome = await self._receive(request, receive, hold)
         status, content = outcome.status, outcome.content
-        # After a 413 the rest of the body is unread: close rather than drain it.
-        closing = [(b"connection", b"close")] if status == 413 else []
+        # After a 408, 413 or 503 the rest of the body may be unread: close, not drain it.
+        closing = [(b"connection", b"close")] if status in (408, 413, 503) else []
+        if status == 503:
+            closing.append((b"retry-after", self.retry_after))
         await send_json(send, status, content, closing)
         log_delivery(
             endpoint=name,
@@ -123,7 +132,7 @@ class Receiver:
         )
         count_delivery(name, outcome.event, status, content.get("status"))
 
-    async def _receive(self, request: _Request, receive: Receive) -> _Outcome:
+    async def _receive(self, request: _Request, receive: Receive, hold: Hold) -> _Outcome:
         endpoint = self.config.endpoints[request.endpoint]
         client = request.client
         if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
@@ -132,12 +141,14 @@ class Receiver:
         declared = _content_length(request.headers)
         if declared is not None and declared > self.max_body:
             return await self._reject(request, self._too_large(), declared)
+        if not hold.admits(declared or 0):
+            return await self._reject(request, self._busy(), declared or 0)
         reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
             return await self._reject(request, reception, declared or 0)
-        received = await self._read_body(receive, reception.update, declared)
-        if received.too_large:
-            return await self._reject(request, self._too_large(), received.size)
+        received = await self._read_body(receive, reception.update, hold)
+        if received.refusal is not None:
+            return await self._reject(request, received.refusal, received.size)
         result = reception.finish(received.body)
         if isinstance(result, Rejection):
             return await self._reject(request, result, received.size)
@@ -148,40 +159,43 @@ class Receiver:
             413, f"The body is larger than this endpoint's limit of {self.max_body} bytes."
         )
 
+    def _busy(self) -> Rejection:
+        return Rejection(
+            503, "hookd is holding as many request bodies as it may; please retry shortly."
+        )
+
     async def _read_body(
-        self, receive: Receive, update: Callable[[bytes], None], declared: int | None
+        self, receive: Receive, update: Callable[[bytes], None], hold: Hold
     ) -> Received:
-        """Read the body up to the cap. A body in one chunk is kept as it came; a longer one
-        is copied into one buffer, sized up front when Content-Length is known (a list of
-        chunks and their join, or a growing buffer, would cost twice the memory)."""
+        """Read the body up to the cap, holding no more than has arrived: each chunk is
+        counted in the server's budget before it is kept, whatever Content-Length claimed.
+        A body in one chunk is kept as it came; a longer one grows one buffer (glibc grows a
+        large block in place with mremap: no copy, no second body in memory)."""
         message = await receive()
-        chunk = message.get("body", b"") if message["type"] == "http.request" else b""
+        if message["type"] == "http.disconnect":
+            return Received(b"", 0, _CUT_SHORT)
+        chunk = message.get("body", b"")
         if not message.get("more_body", False):
             if len(chunk) > self.max_body:
-                return Received(b"", len(chunk), too_large=True)
+                return Received(b"", len(chunk), self._too_large())
+            if not hold.grow(len(chunk)):
+                return Received(b"", len(chunk), self._busy())
             update(chunk)
-            return Received(chunk, len(chunk), too_large=False)
-        buffer = bytearray(declared or 0)
-        size = 0
+            return Received(chunk, len(chunk))
+        buffer = bytearray()
         while True:
-            if size + len(chunk) > self.max_body:
-                return Received(b"", size + len(chunk), too_large=True)
+            if len(buffer) + len(chunk) > self.max_body:
+                return Received(b"", len(buffer) + len(chunk), self._too_large())
+            if not hold.grow(len(chunk)):
+                return Received(b"", len(buffer) + len(chunk), self._busy())
             update(chunk)
-            end = size + len(chunk)
-            if end <= len(buffer):
-                buffer[size:end] = chunk
-            else:
-                buffer[size:] = chunk
-            size = end
+            buffer += chunk
             if not message.get("more_body", False):
-                break
+                return Received(buffer, len(buffer))
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return Received(b"", len(buffer), _CUT_SHORT)
             chunk = message.get("body", b"")
-        if size < len(buffer):
-            del buffer[size:]
-        return Received(buffer, size, too_large=False)
 
     async def _accept(self, delivery: Delivery, client: str | None) -> _Outcome:
         decided = plan(self.config, delivery)
