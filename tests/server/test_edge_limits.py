@@ -317,6 +317,30 @@ def test_past_the_open_file_limit_the_excess_gets_503_not_a_reset(tmp_path: Path
         server.stop(signal.SIGKILL)
 
 
+def test_the_relay_has_the_same_edge(tmp_path: Path) -> None:
+    output = tmp_path / "relay.log"
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hookd", "relay", "--port", "0", "--db", "relay.db"],
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        found = deliveries.wait_until(
+            lambda: re.search(r"listening on (http://\S+)", output.read_text()), "the relay"
+        )
+        relay = LiveServer(tmp_path, process, found[1], output)
+        assert "serving at most 1000 connections" in relay.log()
+        large = b"x-large: " + b"a" * (1024 * 1024) + b"\r\n\r\n"
+        with connections(relay, 1, head(0, complete=False) + large) as (sock,):
+            assert status(answer(sock)) == 431
+        assert httpx.get(f"{relay.url}/healthz", timeout=5).status_code == 200
+    finally:
+        process.kill()
+        process.wait()
+
+
 # -- configuration -------------------------------------------------------------------------
 
 
