@@ -267,14 +267,14 @@ def test_a_stalled_body_gets_408_and_the_connection_closed(server_factory: Facto
     keeps_serving(server)
 
 
-def start_limited(directory: Path, files: int) -> LiveServer:
-    """`hookd serve` under `prlimit --nofile=FILES:FILES`."""
+def start_limited(directory: Path, soft: int, hard: int) -> LiveServer:
+    """`hookd serve` under `prlimit --nofile=SOFT:HARD`."""
     write_config(directory, config(header_timeout="5s"))
     output = directory / "server.log"
     with output.open("wb") as log:
         process = subprocess.Popen(
             [
-                *("prlimit", f"--nofile={files}:{files}", sys.executable, "-m", "hookd"),
+                *("prlimit", f"--nofile={soft}:{hard}", sys.executable, "-m", "hookd"),
                 *("serve", "--config", str(directory / "hookd.yaml"), *RECEIVE_ONLY),
             ],
             cwd=directory,
@@ -297,7 +297,7 @@ def start_limited(directory: Path, files: int) -> LiveServer:
 
 
 def test_past_the_open_file_limit_the_excess_gets_503_not_a_reset(tmp_path: Path) -> None:
-    server = start_limited(tmp_path, 1024)
+    server = start_limited(tmp_path, 1024, 1024)
     try:
         assert "open-file limit 1024: serving at most 896 connections" in server.log()
         text = head(0)
@@ -313,6 +313,17 @@ def test_past_the_open_file_limit_the_excess_gets_503_not_a_reset(tmp_path: Path
         deliveries.wait_until(
             lambda: post(server, signed()).status_code == 202, "the server to serve again"
         )
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_the_soft_open_file_limit_is_raised_to_the_hard_one(tmp_path: Path) -> None:
+    server = start_limited(tmp_path, 512, 2048)
+    try:
+        assert "open-file limit 2048: serving at most 1000 connections" in server.log()
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        assert re.search(r"^Max open files\s+2048\s+2048 ", limits, re.M)
+        keeps_serving(server)
     finally:
         server.stop(signal.SIGKILL)
 
