@@ -135,11 +135,15 @@ class _Notes:
             self._pending[kind] = self._pending.get(kind, 0) + 1
             return
         self._last[kind] = now
-        log.warning("%s 1 request: %s", verb, kind)
+        _log_count(verb, 1, kind)
 
     def _flush(self, kind: str, loop: asyncio.AbstractEventLoop, verb: str) -> None:
         self._last[kind] = loop.time()
-        log.warning("%s %d requests: %s", verb, self._pending.pop(kind), kind)
+        _log_count(verb, self._pending.pop(kind), kind)
+
+
+def _log_count(verb: str, count: int, kind: str) -> None:
+    log.warning("%s %d request%s: %s", verb, count, "" if count == 1 else "s", kind)
 
 
 _notes = _Notes()
