@@ -103,6 +103,9 @@ def connection_limit(configured: int, *, workers: int) -> int:
             soft = hard
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    if soft == resource.RLIM_INFINITY:
+        log.info("no open-file limit: serving at most %d connections", configured)
+        return configured
     room = soft - FILES_RESERVED - FILES_PER_WORKER * workers
     effective = max(1, min(configured, room))
     if effective < configured:
