@@ -267,6 +267,19 @@ def test_a_stalled_body_gets_408_and_the_connection_closed(server_factory: Facto
     keeps_serving(server)
 
 
+def test_a_kept_alive_connection_gets_the_same_deadlines(server_factory: Factory) -> None:
+    server = server_factory(config(header_timeout="2s", body_timeout="2s"), *RECEIVE_ONLY)
+    for second in (head(0)[:40], head(100) + b"{"):  # a head, then a body, left unfinished
+        with connections(server, 1, b"GET /healthz HTTP/1.1\r\nhost: hookd\r\n\r\n") as (sock,):
+            first = b""
+            while not re.search(rb"\r\n\r\n\{.*\}", first, re.S):
+                first += sock.recv(65536)
+            assert status(first) == 200 and b"connection: close" not in first
+            sock.sendall(second)
+            assert status(answer(sock)) == 408
+    keeps_serving(server)
+
+
 def start_limited(directory: Path, soft: int, hard: int) -> LiveServer:
     """`hookd serve` under `prlimit --nofile=SOFT:HARD`."""
     write_config(directory, config(header_timeout="5s"))

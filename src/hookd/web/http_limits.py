@@ -189,12 +189,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self.limits = config.limits
         self._in_head = True
         self._head_bytes = 0
-        self._fields = 0
         self._too_many = False
         self._refused = False
         self._close_on_data = False
         self._timer: asyncio.TimerHandle | None = None
         self._last_body = 0.0
+        self._answers = _AnswerTransport(self)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         over = len(self.connections) >= self.limits.max_connections
@@ -216,8 +216,6 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             if self._close_on_data:
                 self.transport.close()
             return
-        if self._in_head and self._timer is None:
-            self._arm(self.limits.header_timeout, self._head_timed_out)  # after keep-alive
         while data:
             if self._in_head:
                 room = self.limits.max_header_bytes - self._head_bytes
@@ -235,17 +233,29 @@ class LimitedHttpProtocol(HttpToolsProtocol):
                 limit = self.limits.max_header_bytes
                 self._refuse(431, f"The request's headers are larger than {limit} bytes.")
                 return
+        self._time_what_is_unfinished()
 
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._fields = 0
+    def _time_what_is_unfinished(self) -> None:
+        """Arm the deadline of a head or body this read left unfinished, if none runs: a
+        request read whole in one go costs no timer. A head behind a request still being
+        answered waits for that answer (uvicorn's keep-alive timer follows it)."""
+        if self._timer is not None:
+            return
+        if not self._in_head:
+            self._last_body = self.loop.time()
+            self._arm(self.limits.body_timeout, self._body_timed_out)
+        elif self._head_bytes and (self.cycle is None or self.cycle.response_complete):
+            self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._fields += 1
-        if self._fields > MAX_HEADER_FIELDS:
+        # uvicorn's on_header, inline (it runs for every field of every request).
+        if len(self.headers) >= MAX_HEADER_FIELDS:
             self._too_many = True  # refused once the parser returns
-        else:
-            super().on_header(name, value)
+            return
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -254,15 +264,12 @@ class LimitedHttpProtocol(HttpToolsProtocol):
             return  # the application never sees this request
         super().on_headers_complete()
         if self.cycle is not None:
-            self.cycle.transport = _AnswerTransport(self)
-        self._last_body = self.loop.time()
-        self._arm(self.limits.body_timeout, self._body_timed_out)
+            self.cycle.transport = self._answers
 
     def on_body(self, body: bytes) -> None:
-        if self._too_many:
-            return
         self._last_body = self.loop.time()
-        super().on_body(body)
+        if not self._too_many:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
@@ -341,13 +348,12 @@ class _AnswerTransport(asyncio.Transport):
     def __init__(self, protocol: LimitedHttpProtocol) -> None:
         super().__init__()
         self._protocol = protocol
-        self._transport = protocol.transport
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        self._transport.write(data)
+        self._protocol.transport.write(data)
 
     def is_closing(self) -> bool:
-        return self._transport.is_closing()
+        return self._protocol.transport.is_closing()
 
     def close(self) -> None:
         self._protocol.close_after_answer()
