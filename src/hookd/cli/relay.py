@@ -35,6 +35,12 @@ from hookd.relay.quota import Quotas
 from hookd.relay.server import RelayApp, RelaySettings
 from hookd.relay.smee import SmeeChannel, is_smee_url
 from hookd.relay.storage import RelayStorage
+from hookd.web.http_limits import (
+    DEFAULT_MAX_CONNECTIONS,
+    HttpLimits,
+    connection_limit,
+    uvicorn_config,
+)
 
 T = TypeVar("T")
 
@@ -177,18 +183,10 @@ def relay(
     auth = " -H 'Authorization: Bearer $HOOKD_RELAY_TOKEN'" if admin_token else ""
     click.echo(f"Create a channel: curl -X POST{auth} {base}/channels")
     app = RelayApp(storage, settings)
-    server = _RelayServer(
-        app,
-        uvicorn.Config(
-            app,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            timeout_graceful_shutdown=10,
-        ),
-    )
+    # The same head, body and time limits as `hookd serve`, at their defaults.
+    limits = HttpLimits(max_connections=connection_limit(DEFAULT_MAX_CONNECTIONS, workers=0))
+    config = uvicorn_config(app, limits, graceful_shutdown=10, proxy_headers=True)
+    server = _RelayServer(app, config)
     uvloop.run(server.serve(sockets=[listener]))
 
 

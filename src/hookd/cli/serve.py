@@ -29,6 +29,7 @@ from hookd.relay.tunnel import serve_hooks
 from hookd.store import store_for
 from hookd.store.database_url import display_url
 from hookd.web.app import HookdApp
+from hookd.web.http_limits import HttpLimits, connection_limit, uvicorn_config
 from hookd.web.metrics import timed_store
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
 
@@ -93,19 +94,10 @@ def serve(
     size = (os.cpu_count() or 1) if size is None else size
     pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
     app = HookdApp(config, store, [*([pool.running] if pool.size else []), *tunnel_hooks])
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            # hookd decides whom to believe per endpoint (trusted_proxies), not uvicorn.
-            proxy_headers=False,
-            log_level="warning",
-            timeout_graceful_shutdown=30,
-        )
-    )
+    connections = connection_limit(config.server.max_connections, workers=size)
+    limits = HttpLimits.from_settings(config.server, connections)
+    # hookd decides whom to believe per endpoint (trusted_proxies), not uvicorn.
+    server = uvicorn.Server(uvicorn_config(app, limits, graceful_shutdown=30))
     # What start-up built lives as long as the process: frozen, the collector's full passes
     # skip it instead of walking it again and again under load.
     gc.freeze()

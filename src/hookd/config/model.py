@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     SecretStr,
     field_validator,
+    model_validator,
 )
 
 from hookd.core.units import parse_duration, parse_size
@@ -76,6 +77,27 @@ class ServerSettings(Strict):
     # Rejected requests a client may make in a minute before the rest are answered 429;
     # 0 turns it off. A request that verifies is never held back.
     reject_limit: int = Field(default=20, ge=0)
+    # The receive edge (hookd.web.http_limits): what one client can make the server hold.
+    max_inflight: Size | None = None  # body bytes held by all requests at once; 4 x max_body
+    max_header_bytes: Size = 64 * 1024
+    header_timeout: Duration = 10.0
+    body_timeout: Duration = 10.0
+    keepalive_timeout: Duration = 5.0
+    max_connections: int = Field(default=1000, ge=1)
+
+    @property
+    def inflight_budget(self) -> int:
+        """`max_inflight`, or four deliveries of the largest size when it is not set."""
+        return self.max_inflight if self.max_inflight is not None else 4 * self.max_body
+
+    @model_validator(mode="after")
+    def _budget_fits_a_delivery(self) -> ServerSettings:
+        if self.inflight_budget < self.max_body:
+            raise ValueError(
+                f"max_inflight ({self.inflight_budget} bytes) must be at least max_body "
+                f"({self.max_body} bytes), or no delivery of the largest size could be received"
+            )
+        return self
 
     @field_validator("token")
     @classmethod

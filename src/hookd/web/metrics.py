@@ -104,9 +104,11 @@ REJECTION_REASONS = {
     400: "malformed",
     401: "signature",
     403: "address",
+    408: "timeout",
     413: "too_large",
     415: "content_type",
     429: "limited",
+    503: "busy",
 }
 """The reason a rejected request is counted and logged under, by its status: a fixed set."""
 

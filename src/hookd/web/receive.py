@@ -31,11 +31,14 @@ from hookd.errors import StoreError
 from hookd.intake import plan
 from hookd.store.base import Store
 from hookd.store.records import Recorded, RejectedRequest, ReplayGuard
+from hookd.web.body_budget import BodyBudget, Hold
 from hookd.web.clientip import client_address, is_allowed
 from hookd.web.metrics import EventLabels, count_delivery, count_rejection, rejection_reason
 from hookd.web.rejections import RejectionSample
 
 log = logging.getLogger("hookd.receive")
+
+_CUT_SHORT = Rejection(408, "The connection ended before the whole body arrived.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +66,12 @@ class _Outcome:
 
 
 class Received:
-    """A request's body, read up to the cap. `too_large` when the cap cut it short."""
+    """A request's body, read up to the cap; `refusal` when it was not read whole."""
 
-    __slots__ = ("body", "size", "too_large")
+    __slots__ = ("body", "refusal", "size")
 
-    def __init__(self, body: Body, size: int, too_large: bool) -> None:
-        self.body, self.size, self.too_large = body, size, too_large
+    def __init__(self, body: Body, size: int, refusal: Rejection | None = None) -> None:
+        self.body, self.size, self.refusal = body, size, refusal
 
 
 async def send_json(
@@ -103,6 +106,8 @@ class Receiver:
         self.rejection_log = RejectionLog()
         self.sample = RejectionSample(store)
         self.event_labels = EventLabels(config)
+        self.budget = BodyBudget(config.server.inflight_budget)
+        self.retry_after = retry_after_header(config.server.body_timeout).encode()
 
     def handles(self, path: str) -> bool:
         return path in self.config.routes
@@ -125,10 +130,13 @@ class Receiver:
             peer[0] if peer else None, _forwarded_for(headers), endpoint.trusted_proxies
         )
         request = _Request(path=scope["path"], endpoint=name, headers=headers, client=client)
-        outcome = await self._receive(request, receive)
+        with self.budget.hold() as hold:
+            outcome = await self._receive(request, receive, hold)
         status, content = outcome.status, outcome.content
-        # After a 413 the rest of the body is unread: close rather than drain it.
-        closing = [(b"connection", b"close")] if status == 413 else []
+        # After a 408, 413 or 503 the rest of the body may be unread: close, not drain it.
+        closing = [(b"connection", b"close")] if status in (408, 413, 503) else []
+        if status == 503:
+            closing.append((b"retry-after", self.retry_after))
         await send_json(send, status, content, [*closing, *outcome.headers])
         self._report(name, outcome, started)
 
@@ -152,7 +160,7 @@ class Receiver:
         event = self.event_labels.label(name, outcome.event)
         count_delivery(name, event, outcome.status, content.get("status"))
 
-    async def _receive(self, request: _Request, receive: Receive) -> _Outcome:
+    async def _receive(self, request: _Request, receive: Receive, hold: Hold) -> _Outcome:
         endpoint = self.config.endpoints[request.endpoint]
         client = request.client
         if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
@@ -161,14 +169,16 @@ class Receiver:
         declared = _content_length(request.headers)
         if declared is not None and declared > self.max_body:
             return await self._reject(request, self._too_large(), declared)
+        if not hold.admits(declared or 0):
+            return await self._reject(request, self._busy(), declared or 0)
         reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
             return await self._reject(request, reception, declared or 0)
         digest = hashlib.sha256() if endpoint.replay_window else None
         update = reception.update if digest is None else _both(reception.update, digest.update)
-        received = await self._read_body(receive, update, declared)
-        if received.too_large:
-            return await self._reject(request, self._too_large(), received.size)
+        received = await self._read_body(receive, update, hold)
+        if received.refusal is not None:
+            return await self._reject(request, received.refusal, received.size)
         result = reception.finish(received.body)
         if isinstance(result, Rejection):
             return await self._reject(request, result, received.size)
@@ -182,40 +192,43 @@ class Receiver:
             413, f"The body is larger than this endpoint's limit of {self.max_body} bytes."
         )
 
+    def _busy(self) -> Rejection:
+        return Rejection(
+            503, "hookd is holding as many request bodies as it may; please retry shortly."
+        )
+
     async def _read_body(
-        self, receive: Receive, update: Callable[[bytes], None], declared: int | None
+        self, receive: Receive, update: Callable[[bytes], None], hold: Hold
     ) -> Received:
-        """Read the body up to the cap. A body in one chunk is kept as it came; a longer one
-        is copied into one buffer, sized up front when Content-Length is known (a list of
-        chunks and their join, or a growing buffer, would cost twice the memory)."""
+        """Read the body up to the cap, holding no more than has arrived: each chunk is
+        counted in the server's budget before it is kept, whatever Content-Length claimed.
+        A body in one chunk is kept as it came; a longer one grows one buffer (glibc grows a
+        large block in place with mremap: no copy, no second body in memory)."""
         message = await receive()
-        chunk = message.get("body", b"") if message["type"] == "http.request" else b""
+        if message["type"] == "http.disconnect":
+            return Received(b"", 0, _CUT_SHORT)
+        chunk = message.get("body", b"")
         if not message.get("more_body", False):
             if len(chunk) > self.max_body:
-                return Received(b"", len(chunk), too_large=True)
+                return Received(b"", len(chunk), self._too_large())
+            if not hold.grow(len(chunk)):
+                return Received(b"", len(chunk), self._busy())
             update(chunk)
-            return Received(chunk, len(chunk), too_large=False)
-        buffer = bytearray(declared or 0)
-        size = 0
+            return Received(chunk, len(chunk))
+        buffer = bytearray()
         while True:
-            if size + len(chunk) > self.max_body:
-                return Received(b"", size + len(chunk), too_large=True)
+            if len(buffer) + len(chunk) > self.max_body:
+                return Received(b"", len(buffer) + len(chunk), self._too_large())
+            if not hold.grow(len(chunk)):
+                return Received(b"", len(buffer) + len(chunk), self._busy())
             update(chunk)
-            end = size + len(chunk)
-            if end <= len(buffer):
-                buffer[size:end] = chunk
-            else:
-                buffer[size:] = chunk
-            size = end
+            buffer += chunk
             if not message.get("more_body", False):
-                break
+                return Received(buffer, len(buffer))
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                return Received(b"", len(buffer), _CUT_SHORT)
             chunk = message.get("body", b"")
-        if size < len(buffer):
-            del buffer[size:]
-        return Received(buffer, size, too_large=False)
 
     async def _accept(
         self, delivery: Delivery, client: str | None, guard: ReplayGuard | None
@@ -262,11 +275,13 @@ class Receiver:
         over the reject limit, answer 429 and record nothing (its failure still counts)."""
         identity = identify(self.config.specs[request.endpoint], request.headers)
         event, delivery = cut(identity.event), cut(identity.delivery_id)
-        now = time.monotonic()
-        wait = self.limiter.retry_after(request.client, now)
-        self.limiter.fail(request.client, now)
-        if wait is not None:
-            return self._held_back(rejection, event, delivery, wait)
+        # A 503 says hookd is busy, not that the client failed: it is never held against it.
+        if rejection.status != 503:
+            now = time.monotonic()
+            wait = self.limiter.retry_after(request.client, now)
+            self.limiter.fail(request.client, now)
+            if wait is not None:
+                return self._held_back(rejection, event, delivery, wait)
         record = RejectedRequest(
             endpoint=request.endpoint,
             path=request.path,
@@ -295,7 +310,7 @@ class Receiver:
         """The 429 for a client over the reject limit, for a request rejected as `rejection`."""
         retry = (b"retry-after", retry_after_header(wait).encode())
         # A body too large is left unread, as with 413: the connection closes.
-        closing = ((b"connection", b"close"),) if rejection.status == 413 else ()
+        closing = ((b"connection", b"close"),) if rejection.status in (408, 413, 503) else ()
         limited = (
             f"This address sent {self.limiter.limit} rejected requests within "
             f"{REJECT_WINDOW:g}s: hookd answers its further rejected requests 429 and keeps no "
