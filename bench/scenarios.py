@@ -78,7 +78,8 @@ def wrk_script(folder: Path, body: bytes, secret: str = SECRET) -> Path:
 
 INGEST_RECEIVERS = ("hookd", "lean_durable", "starlette", "raw_asgi", "bottle")
 DATABASES = {"hookd": "hookd.db", "lean_durable": "durable_ref.db"}
-# hookd records a duplicate as a row too: its count of accepted rows shows there was none.
+# hookd answers a replayed body 200 `duplicate` (2xx to wrk) and stores no accepted row:
+# accepted rows as many as answered show there was none.
 STORED = {
     "hookd": "SELECT count(*) FROM deliveries WHERE status = 'accepted'",
     "lean_durable": "SELECT count(*) FROM deliveries",
