@@ -3,7 +3,7 @@ same run: `python3 bench/bench_ingest_pg.py [--rounds 3] [--seconds 10]`.
 
 Each contender is `hookd serve --workers 0` on a fresh database, with one hook matching
 every push (so each delivery also commits its job, and on PostgreSQL wakes the workers);
-wrk posts signed 7.9 KB pushes, each body its own (so hookd's replay protection, on, finds
+wrk posts signed 8.0 KB pushes, each body its own (so hookd's replay protection, on, finds
 no duplicate) with a fresh delivery id, 50 connections in all (split evenly over the
 receivers, one wrk per receiver, run at the same time). Contenders alternate within each
 round; the table shows medians and the JSON goes to bench/results/.
@@ -134,7 +134,7 @@ def summarize(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 def print_table(summary: list[dict[str, Any]], rounds: int, seconds: int) -> None:
     base = summary[0]["requests_per_second"] or 1
     print(
-        f"\n## ingest: signed 7.9 KB pushes, each its own, one matching hook, wrk with "
+        f"\n## ingest: signed 8.0 KB pushes, each its own, one matching hook, wrk with "
         f"{CONNECTIONS} connections for {seconds}s, medians of {rounds} rounds, "
         f"{os.cpu_count()} CPUs"
     )
