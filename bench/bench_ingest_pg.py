@@ -3,9 +3,10 @@ same run: `python3 bench/bench_ingest_pg.py [--rounds 3] [--seconds 10]`.
 
 Each contender is `hookd serve --workers 0` on a fresh database, with one hook matching
 every push (so each delivery also commits its job, and on PostgreSQL wakes the workers);
-wrk posts signed 7.6 KB pushes with a fresh delivery id each, 50 connections in all (split
-evenly over the receivers, one wrk per receiver, run at the same time). Contenders alternate
-within each round; the table shows medians and the JSON goes to bench/results/.
+wrk posts signed 8.0 KB pushes, each body its own (so hookd's replay protection, on, finds
+no duplicate) with a fresh delivery id, 50 connections in all (split evenly over the
+receivers, one wrk per receiver, run at the same time). Contenders alternate within each
+round; the table shows medians and the JSON goes to bench/results/.
 
 PostgreSQL is a real server started from the machine's initdb/pg_ctl (fsync=on, defaults
 otherwise), as the tests start it; running as root needs the `postgres` user."""
@@ -45,10 +46,8 @@ def write_config(folder: Path, database: str) -> Path:
     config = folder / "hookd.yaml"
     config.write_text(
         f"server:\n  database: {database}\n"
+        # Replay protection on (its default): every body the benchmark sends is its own.
         f"endpoints:\n  github:\n    forge: github\n    secret: {SECRET}\n"
-        # One signed body under fresh delivery ids: replay protection would answer all
-        # but the first `duplicate`.
-        "    replay_window: 0\n"
         "hooks:\n  deploy:\n    on: push\n    run: 'true'\n"
     )
     return config
@@ -135,8 +134,9 @@ def summarize(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 def print_table(summary: list[dict[str, Any]], rounds: int, seconds: int) -> None:
     base = summary[0]["requests_per_second"] or 1
     print(
-        f"\n## ingest: signed 7.6 KB pushes, one matching hook, wrk with {CONNECTIONS} "
-        f"connections for {seconds}s, medians of {rounds} rounds, {os.cpu_count()} CPUs"
+        f"\n## ingest: signed 8.0 KB pushes, each its own, one matching hook, wrk with "
+        f"{CONNECTIONS} connections for {seconds}s, medians of {rounds} rounds, "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"{'backend':<12}{'receivers':>10}{'req/s':>9}{'x sqlite':>10}{'p50 ms':>9}"

@@ -67,8 +67,9 @@ def print_ingest(summary: dict[str, dict[str, float]], rounds: list[dict[str, An
     last = rounds[-1]
     print(
         f"last round, warm-up included: hookd {last['hookd']['answered']} answered, "
-        f"{last['hookd']['stored']} deliveries stored, {last['hookd']['log_lines']} delivery "
-        f"log lines; lean_durable {last['lean_durable']['answered']} answered, "
+        f"{last['hookd']['stored']} accepted deliveries stored, "
+        f"{last['hookd']['log_lines']} delivery log lines; "
+        f"lean_durable {last['lean_durable']['answered']} answered, "
         f"{last['lean_durable']['stored']} stored; body {last['hookd']['body_bytes']} bytes"
     )
     print_disk(summary)

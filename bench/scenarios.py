@@ -35,6 +35,7 @@ from harness import (
     run_wrk,
     workdir,
 )
+from unique_bodies import UniqueBodies
 
 from hookd.samples import load_sample
 
@@ -60,47 +61,29 @@ def hookd_config(folder: Path, hook: str) -> Path:
     config = folder / "hookd.yaml"
     config.write_text(
         "server:\n  database: sqlite:///hookd.db\n"
+        # Replay protection on (its default): every body the benchmark sends is its own.
         f"endpoints:\n  github:\n    forge: github\n    secret: {SECRET}\n"
-        # One signed body under fresh delivery ids: replay protection would answer all
-        # but the first `duplicate`.
-        "    replay_window: 0\n"
         f"hooks:\n  deploy:\n    on: {{push: {{branches: [main]}}}}\n    run: {hook}\n"
     )
     return config
 
 
 def wrk_script(folder: Path, body: bytes, secret: str = SECRET) -> Path:
-    """wrk posts the body signed with `secret` and a fresh X-GitHub-Delivery per request
-    (the id is a header, outside the signed bytes). Each script has its own file and run id,
-    so scripts for wrk runs at the same time or one after another never share an id."""
-    run = uuid.uuid4().hex[:8]
-    (folder / f"body-{run}.json").write_bytes(body)
-    script = folder / f"post-{run}.lua"
-    script.write_text(f"""
-wrk.method = "POST"
-local file = io.open("{folder / f"body-{run}.json"}", "rb")
-wrk.body = file:read("*a")
-file:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-GitHub-Event"] = "push"
-wrk.headers["X-Hub-Signature-256"] = "{signature(body, secret)}"
-local made = 0
-function setup(thread)
-  made = made + 1
-  thread:set("tid", made)
-end
-local counter = 0
-function request()
-  counter = counter + 1
-  wrk.headers["X-GitHub-Delivery"] = "{run}-" .. tid .. "-" .. counter
-  return wrk.format()
-end
-""")
-    return script
+    """wrk posts bodies built on `body`, each its own (see unique_bodies.py) and signed with
+    `secret`, with a fresh X-GitHub-Delivery per request. Each script has its own file and
+    run id, so scripts for wrk runs at the same time or one after another never share a
+    body or an id."""
+    return UniqueBodies(body).wrk_script(folder, secret)
 
 
 INGEST_RECEIVERS = ("hookd", "lean_durable", "starlette", "raw_asgi", "bottle")
 DATABASES = {"hookd": "hookd.db", "lean_durable": "durable_ref.db"}
+# hookd answers a replayed body 200 `duplicate` (2xx to wrk) and stores no accepted row:
+# accepted rows as many as answered show there was none.
+STORED = {
+    "hookd": "SELECT count(*) FROM deliveries WHERE status = 'accepted'",
+    "lean_durable": "SELECT count(*) FROM deliveries",
+}
 
 
 def start_receiver(name: str, folder: Path, port: int) -> contextlib.AbstractContextManager[Server]:
@@ -153,7 +136,7 @@ def ingest(seconds: int) -> dict[str, dict[str, Any]]:
             figures = load(server, name, body, folder, seconds)
             figures["peak_rss_mb"] = sampler.peak / 1024
             if name in DATABASES:
-                figures["stored"] = _count(folder / DATABASES[name], "deliveries")
+                figures["stored"] = _count(folder / DATABASES[name], STORED[name])
                 figures["disk_bytes"] = disk_bytes(folder / DATABASES[name])
             if name == "hookd":
                 figures["log_lines"] = _count_lines(server.log, "delivery endpoint=")
@@ -164,13 +147,13 @@ def ingest(seconds: int) -> dict[str, dict[str, Any]]:
                 figures["disk_bytes_checkpointed"] / figures["stored"]
             )
         results[name] = figures
-    results["hookd"]["body_bytes"] = len(body)
+    results["hookd"]["body_bytes"] = UniqueBodies(body).size()
     return results
 
 
-def _count(database: Path, table: str) -> int:
+def _count(database: Path, query: str) -> int:
     with contextlib.closing(sqlite3.connect(database)) as connection:
-        return int(connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return int(connection.execute(query).fetchone()[0])
 
 
 def _count_lines(log: Path, marker: str) -> int:
@@ -200,17 +183,19 @@ class _Connection:
         return int(status_line.split()[1])
 
 
-def _request(port: int, body: bytes) -> bytes:
+def _request(port: int, bodies: UniqueBodies) -> bytes:
+    """The next of `bodies`, signed, its `bench_seq` as its delivery id."""
+    seq, body = bodies.next()
     head = (
         f"POST /hooks/github HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
         "Content-Type: application/json\r\nX-GitHub-Event: push\r\n"
         f"X-Hub-Signature-256: {signature(body)}\r\n"
-        f"X-GitHub-Delivery: {uuid.uuid4()}\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"X-GitHub-Delivery: {seq}\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
 
 
-async def _send_at_rate(port: int, body: bytes, rate: int, seconds: int) -> int:
+async def _send_at_rate(port: int, bodies: UniqueBodies, rate: int, seconds: int) -> int:
     """Send `rate` deliveries a second for `seconds`, each on a free keep-alive connection
     (a new one when all are busy); return how many were not answered 202."""
     idle: list[_Connection] = []
@@ -218,7 +203,7 @@ async def _send_at_rate(port: int, body: bytes, rate: int, seconds: int) -> int:
 
     async def send() -> None:
         nonlocal failed
-        request = _request(port, body)
+        request = _request(port, bodies)
         # A reused connection the server just closed as idle fails before any answer (a
         # race of every HTTP/1.1 client): send once more on a new one; the delivery id
         # makes it safe.
@@ -261,7 +246,7 @@ def end_to_end(rate: int, seconds: int, workers: int = 2) -> dict[str, Any]:
         hookd(config, port, "--workers", str(workers)) as server,
         RssSampler(server.process.pid) as rss,
     ):
-        failed = asyncio.run(_send_at_rate(port, push_body(), rate, seconds))
+        failed = asyncio.run(_send_at_rate(port, UniqueBodies(push_body()), rate, seconds))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _unfinished(folder / "hookd.db"):
             time.sleep(0.2)
@@ -279,14 +264,14 @@ def backlog(sizes: tuple[int, ...] = (200, 5000), workers: int = 2) -> list[dict
     """A burst queued while no worker runs (an outage, an organisation's mass push), then
     drained by `workers`: jobs a second for a small and a large backlog in the same run, so
     that a claim whose cost grows with the queue shows as a ratio."""
-    body = push_body()
+    bodies = UniqueBodies(push_body())
     results = []
     for size in sizes:
         folder = workdir()
         config = hookd_config(folder, "'true'")
         port = free_port()
         with hookd(config, port, "--workers", "0"):
-            failed = asyncio.run(_send_all(port, body, size))
+            failed = asyncio.run(_send_all(port, bodies, size))
         database = folder / "hookd.db"
         with hookd(config, free_port(), "--workers", str(workers)):
             deadline = time.monotonic() + 300
@@ -312,7 +297,7 @@ def backlog(sizes: tuple[int, ...] = (200, 5000), workers: int = 2) -> list[dict
     return results
 
 
-async def _send_all(port: int, body: bytes, count: int, connections: int = 20) -> int:
+async def _send_all(port: int, bodies: UniqueBodies, count: int, connections: int = 20) -> int:
     """Send `count` deliveries as fast as hookd takes them, over `connections` keep-alive
     connections; return how many were not answered 202."""
     remaining = iter(range(count))
@@ -323,7 +308,7 @@ async def _send_all(port: int, body: bytes, count: int, connections: int = 20) -
         connection = await _Connection.open("127.0.0.1", port)
         try:
             for _ in remaining:
-                failed += await connection.post(_request(port, body)) != 202
+                failed += await connection.post(_request(port, bodies)) != 202
         finally:
             connection.writer.close()
 
