@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,7 +111,9 @@ def reset_peak(server: LiveServer) -> None:
 
 
 def signed(size: int = 0) -> deliveries.Outgoing:
-    return deliveries.github("push", {"ref": "refs/heads/main", "filler": "x" * size})
+    """A push with a body of its own (an identical body would be answered as a replay)."""
+    payload = {"ref": "refs/heads/main", "after": uuid.uuid4().hex, "filler": "x" * size}
+    return deliveries.github("push", payload)
 
 
 def post(server: LiveServer, outgoing: deliveries.Outgoing) -> httpx.Response:

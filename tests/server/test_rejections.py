@@ -5,6 +5,7 @@ keeps failing gets 429 and costs less still, while its signed deliveries are acc
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -172,12 +173,24 @@ def test_random_event_names_add_at_most_five_series(
     post(live, github("push", {"n": -1}))
     before = series(live)
 
-    def reject(_: int) -> int:
-        url = f"{live.url}/hooks/github"
-        return http.post(url, content=body, headers=unsigned(uuid.uuid4().hex)).status_code
+    # A client per thread: one httpx client shared by threads while the server closes
+    # idle connections read a socket another thread had closed (EBADF) under load.
+    own = threading.local()
+    clients: list[httpx.Client] = []
 
-    with ThreadPoolExecutor(8) as pool:
-        assert set(pool.map(reject, range(5000))) == {401, 429}
+    def reject(_: int) -> int:
+        if not hasattr(own, "client"):
+            own.client = httpx.Client(timeout=10)
+            clients.append(own.client)
+        url = f"{live.url}/hooks/github"
+        return own.client.post(url, content=body, headers=unsigned(uuid.uuid4().hex)).status_code
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            assert set(pool.map(reject, range(5000))) == {401, 429}
+    finally:
+        for client in clients:
+            client.close()
     for n in range(20):  # signed, so accepted: an event GitHub does not define is `other`
         post(live, github(uuid.uuid4().hex, {"n": n}))
     assert series(live) - before <= 5
