@@ -78,7 +78,7 @@ class TimedStore(Store):
     ) -> Recorded:
         with _timed("record_delivery"):
             return await self._store.record_delivery(
-                delivery,
+                delivery=delivery,
                 received_at=received_at,
                 remote_addr=remote_addr,
                 trace=trace,
