@@ -488,6 +488,18 @@ async def test_log_is_kept_in_order_and_capped_with_a_note(store: Store) -> None
     assert (await store.get_job(job_id)).log_size == len(log)
 
 
+async def test_log_read_from_an_offset_returns_only_what_follows(store: Store) -> None:
+    job_id = (await record(store)).job_ids[0]
+    chunks = [b"first ", b"", b"s\xc3\xa9cond\n", b"x" * 300, b"last"]
+    for chunk in chunks:
+        await store.append_log(job_id, chunk, 10_000)
+    log = b"".join(chunks)
+    for offset in range(len(log) + 2):
+        assert await store.read_log(job_id, offset) == log[offset:], offset
+    await store.append_log(job_id, b" more", 10_000)
+    assert await store.read_log(job_id, len(log) - 2) == b"st more"
+
+
 async def test_lists_jobs_newest_first_with_filters(store: Store) -> None:
     first = await record(store, jobs=(NewJob("deploy", 1), NewJob("notify", 1)))
     second = await record(store, jobs=(NewJob("deploy", 1),))

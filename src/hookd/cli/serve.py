@@ -30,7 +30,7 @@ from hookd.store import store_for
 from hookd.store.database_url import display_url
 from hookd.web.app import HookdApp
 from hookd.web.http_limits import HttpLimits, connection_limit, uvicorn_config
-from hookd.web.metrics import timed_store
+from hookd.web.timed_store import TimedStore
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
 
 
@@ -89,7 +89,7 @@ def serve(
     listener = _listen(config.server.host, config.server.port)
     tunnel_hooks = serve_hooks(config, tunnel, register, listener.getsockname()[1])
     _print_banner(config, listener.getsockname()[1])
-    store = timed_store(store_for(config.database))
+    store = TimedStore(store_for(config.database))
     size = workers if workers is not None else config.server.workers
     size = (os.cpu_count() or 1) if size is None else size
     pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)

@@ -127,7 +127,8 @@ class Store(Protocol):
         """Append output to the job's log, capped at `cap` bytes with a note where cut."""
 
     async def read_log(self, job_id: str, offset: int = 0) -> bytes:
-        """The job's output from byte `offset` on."""
+        """The job's output from byte `offset` (>= 0) on, reading only the chunks that
+        hold it: a log followed from near its end costs its tail, not all of it."""
 
     async def get_job(self, job_id: str) -> JobRecord:
         """One job; NotFound if there is none."""

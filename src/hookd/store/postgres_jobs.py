@@ -199,12 +199,37 @@ async def append_log(connection: Connection, job_id: str, chunk: bytes, cap: int
     return len(kept)
 
 
+# The chunks from the one byte `offset` falls in to the last, each with the bytes from its
+# start to the log's end (`behind`) and the log's size, in one statement (one snapshot). The
+# first chunk is found from the chunks' sizes alone: octet_length reads a stored (TOASTed)
+# chunk's length without fetching its bytes, so no chunk before it is read.
+_READ_LOG = """
+WITH size AS (SELECT log_size FROM jobs WHERE id = %(job)s),
+first AS (
+    SELECT seq, behind FROM (
+        SELECT seq, sum(octet_length(chunk)) OVER (ORDER BY seq DESC) AS behind
+        FROM job_logs WHERE job_id = %(job)s
+    ) back
+    WHERE behind >= (SELECT log_size FROM size) - %(offset)s
+    ORDER BY seq DESC LIMIT 1
+)
+SELECT l.chunk, f.behind, (SELECT log_size FROM size)
+FROM first f JOIN job_logs l ON l.job_id = %(job)s AND l.seq >= f.seq
+ORDER BY l.seq
+"""
+
+
 async def read_log(connection: Connection, job_id: str, offset: int) -> bytes:
-    await get(connection, job_id)
-    cursor = await connection.execute(
-        "SELECT chunk FROM job_logs WHERE job_id = %s ORDER BY seq", (job_id,)
-    )
-    return b"".join(chunk for (chunk,) in await cursor.fetchall())[offset:]
+    """The log from byte `offset` on, reading only the chunks that hold it."""
+    job = await get(connection, job_id)
+    if offset >= job.log_size:
+        return b""
+    cursor = await connection.execute(_READ_LOG, {"job": job_id, "offset": offset})
+    rows = await cursor.fetchall()
+    if not rows:
+        return b""
+    _, behind, size = rows[0]
+    return b"".join(chunk for chunk, _, _ in rows)[int(offset - (size - behind)) :]
 
 
 async def get(connection: Connection, job_id: str, *, lock: bool = False) -> JobRecord:

@@ -45,6 +45,9 @@ from hookd.store.writer import Writer, connect_wal
 
 T = TypeVar("T")
 READERS = 4
+LOOP_BODY = 64 * 1024
+"""The largest body `get_delivery` reads on the event loop's thread (about 10 us from the
+page cache); a larger one is read on a reader's thread."""
 _PROBE = (
     "INSERT INTO readiness (id, probed_at) VALUES (1, ?) "
     "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at"
@@ -174,8 +177,14 @@ class SqliteStore:
     async def get_delivery(self, delivery_id: str) -> DeliveryDetail:
         # One row by its key, read right here on the loop's thread (on its own connection):
         # a worker asks for one per job, and a hop to a reader thread and back costs more,
-        # under load, than the read.
-        return self._run_read(lambda connection: sql.select_delivery(connection, delivery_id))
+        # under load, than the read. Not a large body: reading megabytes would stall every
+        # request meanwhile, so that one is read again on a reader's thread.
+        small = self._run_read(
+            lambda connection: sql.select_small_delivery(connection, delivery_id, LOOP_BODY)
+        )
+        if small is not None:
+            return small
+        return await self._read(lambda connection: sql.select_delivery(connection, delivery_id))
 
     async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
         return await self._write(

@@ -180,11 +180,27 @@ def append_log(connection: sqlite3.Connection, job_id: str, chunk: bytes, cap: i
 
 
 def read_log(connection: sqlite3.Connection, job_id: str, offset: int) -> bytes:
-    get(connection, job_id)
-    chunks = connection.execute(
-        "SELECT chunk FROM job_logs WHERE job_id = ? ORDER BY seq", (job_id,)
-    ).fetchall()
-    return b"".join(chunk for (chunk,) in chunks)[offset:]
+    """The log from byte `offset` on, reading only the chunks that hold it: from the last
+    back to the one `offset` falls in, counted down from the log's size. One read
+    transaction, so the size and the chunks agree (both change in one write)."""
+    connection.execute("BEGIN")
+    try:
+        start = get(connection, job_id).log_size
+        if offset >= start:
+            return b""
+        chunks = connection.execute(
+            "SELECT chunk FROM job_logs WHERE job_id = ? ORDER BY seq DESC", (job_id,)
+        )
+        tail: list[bytes] = []
+        for (chunk,) in chunks:
+            tail.append(chunk)
+            start -= len(chunk)
+            if start <= offset:
+                break
+        chunks.close()
+        return b"".join(reversed(tail))[offset - start :]
+    finally:
+        connection.execute("COMMIT")
 
 
 def get(connection: sqlite3.Connection, job_id: str) -> JobRecord:

@@ -288,26 +288,43 @@ def _record(row: sqlite3.Row | tuple[Any, ...]) -> DeliveryRecord:
 
 
 # A large body is read in pieces after the row: selected whole, SQLite would hold a copy of
-# all of it while Python made its own.
+# all of it while Python made its own. The parameter is the most bytes selected with the row.
 _SELECT_DELIVERY = f"""
 SELECT {_LIST_COLUMNS}, d.content_type, d.headers,
-    CASE WHEN length(d.body) <= {BLOB_PIECE} THEN d.body END,
+    CASE WHEN length(d.body) <= ? THEN d.body END,
     d.trace, d.forge_event, length(d.body), d.rowid
 FROM deliveries d WHERE d.id = ?
 """
 
 
 def select_delivery(connection: sqlite3.Connection, delivery_id: str) -> DeliveryDetail:
-    row = connection.execute(_SELECT_DELIVERY, (delivery_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"no delivery {delivery_id}")
-    headers = tuple(tuple(pair) for pair in orjson.loads(row[17] or "[]"))
+    row = _delivery_row(connection, delivery_id, BLOB_PIECE)
     size = row[21]
     body = row[18] if row[18] is not None or size is None else _read_blob(connection, row[22], size)
+    return _detail(row, body)
+
+
+def select_small_delivery(
+    connection: sqlite3.Connection, delivery_id: str, most: int
+) -> DeliveryDetail | None:
+    """The delivery if its body is at most `most` bytes, else None (read it with
+    `select_delivery`, where a long read holds up nothing)."""
+    row = _delivery_row(connection, delivery_id, most)
+    return None if row[18] is None and row[21] is not None else _detail(row, row[18])
+
+
+def _delivery_row(connection: sqlite3.Connection, delivery_id: str, most: int) -> Any:
+    row = connection.execute(_SELECT_DELIVERY, (most, delivery_id)).fetchone()
+    if row is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return row
+
+
+def _detail(row: Any, body: Body) -> DeliveryDetail:
     return DeliveryDetail(
         record=_record(row),
         content_type=row[16],
-        headers=headers,
+        headers=tuple(tuple(pair) for pair in orjson.loads(row[17] or "[]")),
         body=body,
         trace=tuple(orjson.loads(row[19] or "[]")),
         forge_event=row[20],

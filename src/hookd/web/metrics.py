@@ -1,7 +1,8 @@
 """Prometheus metrics, on hookd's own registry, every name prefixed `hookd_`.
 
-Counters are incremented where things happen (the receiver calls `count_delivery` and
-`count_rejection`, and `timed_store` sees every job attempt end); the queue depth is read
+Counters are incremented where things happen: the receiver calls `count_delivery` and
+`count_rejection`, the worker pool `count_job` when an attempt's end is recorded, and
+`hookd.web.timed_store.TimedStore` times each store operation. The queue depth is read
 from the store when `/metrics` is scraped, so it is right for every process sharing the
 database. Each process exports its own counters, as Prometheus expects.
 
@@ -12,9 +13,7 @@ outcomes and rejection reasons fixed sets, and an event the endpoint's forge doe
 
 from __future__ import annotations
 
-import inspect
-import time
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,7 +28,7 @@ from prometheus_client.exposition import generate_latest
 from hookd.config import Config
 from hookd.core.events import FORGE_EVENT_NAMES
 from hookd.store.base import Store
-from hookd.store.records import JobOutcome, JobRecord
+from hookd.store.records import JobOutcome
 
 # One sample per counter, not a `_created` twin for each: scrapes stay small.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
@@ -160,65 +159,8 @@ async def exposition(store: Store) -> bytes:
     return generate_latest(REGISTRY)
 
 
-class _TimedStore:
-    """Forwards every attribute to the store; times each coroutine method into
-    STORE_LATENCY, and counts job attempts from their claim to their finish."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-        self._claimed: dict[str, tuple[str, float]] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        target = getattr(self._store, name)
-        if name in _UNTIMED or not inspect.iscoroutinefunction(target):
-            return target
-        timed = self._timed(name, target)
-        setattr(self, name, timed)  # made once: later lookups find it without __getattr__
-        return timed
-
-    def _timed(self, name: str, target: Any) -> Any:
-        histogram = STORE_LATENCY.labels(name)
-
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                result = await target(*args, **kwargs)
-            finally:
-                histogram.observe(time.perf_counter() - started)
-            self._watch_jobs(name, _Call(args, kwargs), result)
-            return result
-
-        return timed
-
-    def _watch_jobs(self, name: str, call: _Call, result: Any) -> None:
-        if name == "claim_job" and isinstance(result, JobRecord):
-            self._claimed[result.id] = (result.hook, time.perf_counter())
-        elif name in ("finish_job", "release_job"):
-            claimed = self._claimed.pop(call.get(0, "job_id"), None)
-            outcome = call.get(2, "outcome")
-            if claimed is not None and result is True and isinstance(outcome, JobOutcome):
-                hook, started = claimed
-                JOB_DURATION.labels(hook).observe(time.perf_counter() - started)
-                status = "retrying" if outcome.retry_at is not None else outcome.status
-                JOBS.labels(hook, status).inc()
-
-
-# A wait, not work: timing it would measure idleness.
-_UNTIMED = frozenset({"wait_for_jobs"})
-
-
-class _Call:
-    """A call's arguments, read by position or by name."""
-
-    __slots__ = ("args", "kwargs")
-
-    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.args, self.kwargs = args, kwargs
-
-    def get(self, index: int, name: str) -> Any:
-        return self.args[index] if len(self.args) > index else self.kwargs.get(name)
-
-
-def timed_store(store: Store) -> Store:
-    """`store`, measured: what serve hands to the receiver, the API and the workers."""
-    return cast(Store, _TimedStore(store))
+def count_job(hook: str, outcome: JobOutcome, seconds: float) -> None:
+    """Count one job attempt of `hook` whose end the store recorded, `seconds` after its
+    claim: under its status, or `retrying` when another attempt follows."""
+    JOB_DURATION.labels(hook).observe(seconds)
+    JOBS.labels(hook, "retrying" if outcome.retry_at is not None else outcome.status).inc()

@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,7 @@ from hookd.config import Config
 from hookd.errors import StoreError
 from hookd.store.base import Store
 from hookd.store.records import JobOutcome, JobRecord
+from hookd.web.metrics import count_job
 from hookd.worker.execute import execute
 
 log = logging.getLogger("hookd.worker")
@@ -93,7 +95,7 @@ class WorkerPool:
             if job is None:
                 await self._idle()
                 continue
-            task = asyncio.create_task(self._run(worker, job))
+            task = asyncio.create_task(self._run(worker, job, time.perf_counter()))
             self._running[job.id] = task
             try:
                 await asyncio.shield(task)
@@ -114,7 +116,9 @@ class WorkerPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
-    async def _run(self, worker: str, job: JobRecord) -> None:
+    async def _run(self, worker: str, job: JobRecord, claimed: float) -> None:
+        """Run the claimed job (`claimed`: perf_counter when its claim returned) and have
+        its outcome recorded."""
         log.info("job %s (%s) attempt %d started by %s", job.id, job.hook, job.attempts, worker)
         stop = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(worker, job, stop))
@@ -129,11 +133,15 @@ class WorkerPool:
             outcome = JobOutcome(status="failed", error=f"hookd failed running it: {exc}")
         finally:
             heartbeat.cancel()
-        recording = asyncio.create_task(self._finish(worker, job, outcome))
+        recording = asyncio.create_task(self._finish(worker, job, outcome, claimed))
         self._recording.add(recording)
         recording.add_done_callback(self._recording.discard)
 
-    async def _finish(self, worker: str, job: JobRecord, outcome: JobOutcome) -> None:
+    async def _finish(
+        self, worker: str, job: JobRecord, outcome: JobOutcome, claimed: float
+    ) -> None:
+        """Record the attempt's end; count it in the metrics once the store kept it (an
+        attempt whose lease passed to another worker ended nothing, and is not counted)."""
         try:
             kept = await self.store.finish_job(job.id, worker, outcome, datetime.now(UTC))
         except StoreError as exc:
@@ -141,6 +149,7 @@ class WorkerPool:
             return
         state = "queued for retry" if outcome.retry_at else outcome.status
         if kept:
+            count_job(job.hook, outcome, time.perf_counter() - claimed)
             log.info(
                 "job %s (%s) %s%s",
                 job.id,
