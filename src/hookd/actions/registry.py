@@ -43,7 +43,7 @@ class Registered(Generic[S]):
         return await self.run(job, settings)
 
 
-ACTIONS: Mapping[str, Registered[Any]] = {
+RUNNERS: Mapping[str, Registered[Any]] = {
     entry.settings.kind: entry
     for entry in (
         Registered(RunSettings, run_command),
@@ -58,7 +58,7 @@ ACTIONS: Mapping[str, Registered[Any]] = {
 
 async def run_action(job: JobContext, settings: ActionSettings) -> ActionResult:
     """Run one attempt of the action `settings` describe, for `job`."""
-    action = ACTIONS.get(settings.kind)
+    action = RUNNERS.get(settings.kind)
     if action is None:
         return failure(f"hook {job.hook!r} has no action this version of hookd can run")
     return await action(job, settings)
