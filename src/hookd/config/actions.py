@@ -2,8 +2,8 @@
 
 Each action is one key of a hook (`run:`, `forward:`, ...). `ACTION_PARSERS` turns that
 key's validated value into the action's settings, a frozen value with a `kind` that names
-the runner (hookd.actions.registry). Adding an action: its settings class and parser here,
-its key on `HookSettings`, a module in hookd.actions, and one registry entry.
+the runner (hookd.actions.registry). Adding an action: its key on `HookSettings`, its
+settings class and parser here, its module in hookd.actions, and one registry entry.
 """
 
 from __future__ import annotations
@@ -96,3 +96,6 @@ ACTION_PARSERS: Mapping[str, Callable[[HookSettings], ActionSettings]] = {
 }
 """Each action key of a hook, and how its value becomes the action's settings. A parser
 raises StepsError (hookd.config.steps) for a value it cannot take."""
+
+ACTIONS = tuple(ACTION_PARSERS)
+"""The action keys of a hook, in the order problems name them."""

@@ -174,9 +174,6 @@ def _mirror(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
 
 
-ACTIONS = ("run", "forward", "mirror", "github", "gitlab", "python")
-
-
 class HookSettings(Strict):
     endpoint: str | None = None
     on: Any = None

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hookd.config.actions import ACTION_PARSERS, ActionSettings, RunSettings
-from hookd.config.model import ACTIONS, ConcurrencySettings, ConfigFile, HookSettings
+from hookd.config.actions import ACTION_PARSERS, ACTIONS, ActionSettings, RunSettings
+from hookd.config.model import ConcurrencySettings, ConfigFile, HookSettings
 from hookd.config.steps import StepsError, check_api_access, check_api_endpoints
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
