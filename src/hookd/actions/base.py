@@ -7,10 +7,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hookd.actions.job_processes import JobProcesses
 from hookd.core.delivery import Body, Delivery
+
+if TYPE_CHECKING:
+    from hookd.config import Config
 
 Output = Callable[[bytes], Awaitable[None]]
 
@@ -38,7 +41,7 @@ def failure(error: str, *, retryable: bool = False) -> ActionResult:
 
 @dataclass(frozen=True)
 class JobContext:
-    """Everything an action needs for one attempt."""
+    """Everything an action needs for one attempt, and the config it was loaded with."""
 
     job_id: str
     hook: str
@@ -52,3 +55,4 @@ class JobContext:
     output: Output
     stop: asyncio.Event
     processes: JobProcesses
+    config: Config

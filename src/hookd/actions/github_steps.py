@@ -34,7 +34,7 @@ from hookd.actions.forge_api import (
     whole_number,
 )
 from hookd.actions.github_app import TOKENS, installation_id
-from hookd.config import Config
+from hookd.config.actions import GithubSteps
 from hookd.config.model import EndpointSettings
 from hookd.config.steps import (
     CHECK_CONCLUSIONS,
@@ -46,8 +46,6 @@ from hookd.config.steps import (
     GithubPullRequest,
     GithubStatus,
     Step,
-    StepsError,
-    parse_steps,
 )
 from hookd.core.delivery import Delivery
 
@@ -55,15 +53,12 @@ GITHUB_API = "https://api.github.com"
 HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
-async def run_github(job: JobContext, raw: Mapping[str, Any], config: Config) -> ActionResult:
+async def run_github(job: JobContext, settings: GithubSteps) -> ActionResult:
     """Run a hook's `github:` steps in order for this job's delivery."""
+    config = job.config
     endpoint = config.endpoints.get(job.delivery.endpoint)
     if endpoint is None:
         return failure(f"endpoint {job.delivery.endpoint!r} is no longer in {config.path}")
-    try:
-        steps = parse_steps("github", raw)
-    except StepsError as exc:
-        return failure(f"github: {exc}")
     async with open_client(HEADERS) as client:
         api = Api(client, (endpoint.api_url or GITHUB_API).rstrip("/"), job.output)
         try:
@@ -74,7 +69,7 @@ async def run_github(job: JobContext, raw: Mapping[str, Any], config: Config) ->
             return labelled(exc.result, "github: the installation token")
         run = GithubRun(api, job)
         calls: list[tuple[str, StepCall]] = [
-            (name, partial(run.step, step)) for name, step in steps
+            (name, partial(run.step, step)) for name, step in settings.steps
         ]
         return await run_steps(job, "github", calls)
 

@@ -31,7 +31,7 @@ from hookd.actions.forge_api import (
     segment,
     whole_number,
 )
-from hookd.config import Config
+from hookd.config.actions import GitlabSteps
 from hookd.config.steps import (
     GITLAB_STATES,
     GitlabAccept,
@@ -39,8 +39,6 @@ from hookd.config.steps import (
     GitlabNote,
     GitlabStatus,
     Step,
-    StepsError,
-    parse_steps,
 )
 from hookd.core.delivery import Delivery
 
@@ -50,23 +48,20 @@ GITLAB_API = "https://gitlab.com/api/v4"
 NOT_MERGEABLE_YET = (405,)
 
 
-async def run_gitlab(job: JobContext, raw: Mapping[str, Any], config: Config) -> ActionResult:
+async def run_gitlab(job: JobContext, settings: GitlabSteps) -> ActionResult:
     """Run a hook's `gitlab:` steps in order for this job's delivery."""
+    config = job.config
     endpoint = config.endpoints.get(job.delivery.endpoint)
     if endpoint is None:
         return failure(f"endpoint {job.delivery.endpoint!r} is no longer in {config.path}")
     if endpoint.api_token is None:
         return failure(f"gitlab: endpoint {job.delivery.endpoint!r} has no api_token")
-    try:
-        steps = parse_steps("gitlab", raw)
-    except StepsError as exc:
-        return failure(f"gitlab: {exc}")
     headers = {"PRIVATE-TOKEN": endpoint.api_token.get_secret_value()}
     async with open_client(headers) as client:
         api = Api(client, (endpoint.api_url or GITLAB_API).rstrip("/"), job.output)
         run = GitlabRun(api, job)
         calls: list[tuple[str, StepCall]] = [
-            (name, partial(run.step, step)) for name, step in steps
+            (name, partial(run.step, step)) for name, step in settings.steps
         ]
         return await run_steps(job, "gitlab", calls)
 

@@ -36,7 +36,7 @@ def clone_url(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def mirror(job: JobContext, settings: MirrorSettings, env: Mapping[str, str]) -> ActionResult:
+async def mirror(job: JobContext, settings: MirrorSettings) -> ActionResult:
     try:
         rendered = render_text(settings.path, job.context)
         path = Path(confined_path(settings.path, rendered, safe_names=True))
@@ -58,7 +58,7 @@ async def mirror(job: JobContext, settings: MirrorSettings, env: Mapping[str, st
     if isinstance(locked, ActionResult):
         return locked
     try:
-        return await _run_steps(job, path, source, push_to, env)
+        return await _run_steps(job, path, source, push_to, job.base_env)
     finally:
         os.close(locked)  # releases the lock
 

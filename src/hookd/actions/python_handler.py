@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from hookd.actions.base import ActionResult, JobContext, failure
+from hookd.config.actions import PythonSettings
 from hookd.core.delivery import Delivery
 
 
@@ -55,9 +56,10 @@ async def _call_async(
         raise HandlerExit(exc.code) from None
 
 
-async def call_handler(job: JobContext, spec: str, folder: Path) -> ActionResult:
+async def call_handler(job: JobContext, settings: PythonSettings) -> ActionResult:
+    spec = settings.handler
     try:
-        handler = load_handler(spec, folder)
+        handler = load_handler(spec, job.config.path.parent.resolve())
     except SystemExit as exc:
         return failure(f"python: cannot load {spec}: it called sys.exit({exc.code!r})")
     except Exception as exc:  # noqa: BLE001 - any import failure is the job's error

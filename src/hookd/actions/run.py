@@ -9,12 +9,12 @@ from pathlib import Path
 
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.process import run_process
-from hookd.config.model import HookSettings
+from hookd.config.actions import RunSettings
 from hookd.core.confine import PathEscape, confined_path
 from hookd.core.render import RenderError, render_argv, render_shell, render_text
 
 
-def job_environment(job: JobContext, hook: HookSettings) -> dict[str, str]:
+def job_environment(job: JobContext, settings: RunSettings) -> dict[str, str]:
     """hookd's base environment (its own secrets removed), the HOOKD_* facts, then `env:`."""
     delivery = job.delivery
     facts = {
@@ -31,23 +31,22 @@ def job_environment(job: JobContext, hook: HookSettings) -> dict[str, str]:
         "HOOKD_SHA": delivery.sha or "",
         "HOOKD_PAYLOAD": str(job.payload_file),
     }
-    rendered = {name: render_text(value, job.context) for name, value in hook.env.items()}
+    rendered = {name: render_text(value, job.context) for name, value in settings.env.items()}
     return {**job.base_env, **facts, **rendered}
 
 
-async def run_command(job: JobContext, hook: HookSettings) -> ActionResult:
-    assert hook.run is not None
+async def run_command(job: JobContext, settings: RunSettings) -> ActionResult:
     try:
-        env = job_environment(job, hook)
-        if hook.shell:
-            if not isinstance(hook.run, str):
+        env = job_environment(job, settings)
+        if settings.shell:
+            if not isinstance(settings.command, str):
                 return failure("run: with shell: true the command must be one string")
-            script, values = render_shell(hook.run, job.context)
+            script, values = render_shell(settings.command, job.context)
             argv: tuple[str, ...] = ("/bin/sh", "-c", script)
             env.update(values)
         else:
-            argv = render_argv(hook.run, job.context)
-        cwd = confined_path(hook.cwd, render_text(hook.cwd, job.context)) if hook.cwd else None
+            argv = render_argv(settings.command, job.context)
+        cwd = settings.cwd and confined_path(settings.cwd, render_text(settings.cwd, job.context))
     except RenderError as exc:
         return failure(str(exc))
     except PathEscape as exc:

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hookd.config.model import ConfigFile, EndpointSettings, HookSettings, ServerSettings
-from hookd.config.rules import build_job_reads, build_reads, build_rules, check_hooks
+from hookd.config.model import ConfigFile, EndpointSettings, ServerSettings
+from hookd.config.rules import Hook, build_job_reads, build_reads, build_rules, load_hooks
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source, read_yaml
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
@@ -36,7 +36,7 @@ class Config:
     endpoints: Mapping[str, EndpointSettings]
     specs: Mapping[str, EndpointSpec] = field(repr=False)
     routes: Mapping[str, str]
-    hooks: Mapping[str, HookSettings]
+    hooks: Mapping[str, Hook]
     rules: Mapping[str, tuple[HookRule, ...]]
     job_reads: Mapping[str, Reads] = field(repr=False)
     database: str
@@ -183,19 +183,19 @@ def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:
             source.problem(("endpoints", name, "path"), f"{route} is already {routes[route]}'s")
         routes[route] = name
     _check_server(parsed.server, source)
-    check_hooks(parsed, source)
+    hooks = load_hooks(parsed, source)
     if source.problems:
         return None
-    reads = build_reads(parsed)
+    reads = build_reads(parsed.endpoints, hooks)
     return Config(
         path=path,
         server=parsed.server,
         endpoints=parsed.endpoints,
         specs={name: replace(spec, reads=reads[name]) for name, spec in specs.items()},
         routes=routes,
-        hooks=parsed.hooks,
-        rules=build_rules(parsed),
-        job_reads=build_job_reads(parsed),
+        hooks=hooks,
+        rules=build_rules(parsed.endpoints, hooks),
+        job_reads=build_job_reads(hooks),
         database=_database_url(parsed.server.database, folder),
         variables=frozenset(source.variables),
     )

@@ -4,7 +4,7 @@ log line or error message ever shows them."""
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -151,6 +151,7 @@ def _concurrency(value: Any) -> Any:
 
 
 class ForwardSettings(Strict):
+    kind: ClassVar[str] = "forward"
     url: str
     secret: SecretStr | None = None
     timeout: Duration = 10.0
@@ -163,6 +164,7 @@ def _forward(value: Any) -> Any:
 
 
 class MirrorSettings(Strict):
+    kind: ClassVar[str] = "mirror"
     path: str
     push_to: str | None = Field(default=None, alias="push-to")
     url: str | None = None
@@ -170,9 +172,6 @@ class MirrorSettings(Strict):
 
 def _mirror(value: Any) -> Any:
     return {"path": value} if isinstance(value, str) else value
-
-
-ACTIONS = ("run", "forward", "mirror", "github", "gitlab", "python")
 
 
 class HookSettings(Strict):
@@ -193,11 +192,6 @@ class HookSettings(Strict):
     concurrency: Annotated[ConcurrencySettings | None, BeforeValidator(_concurrency)] = None
     # Leave the processes a job started running when it ends (a service manager is better).
     keep_background: bool = False
-
-    def action(self) -> str | None:
-        """The name of the hook's one action (validation guarantees there is exactly one)."""
-        chosen = [name for name in ACTIONS if getattr(self, name) is not None]
-        return chosen[0] if len(chosen) == 1 else None
 
 
 class ConfigFile(Strict):

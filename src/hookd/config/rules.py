@@ -1,9 +1,16 @@
-"""Validate the `hooks` section against the endpoints, and build each endpoint's rules."""
+"""Validate the `hooks` section against the endpoints and load each hook once: its `on:`
+parsed into a trigger and its action into typed settings. Build each endpoint's rules and
+what receiving and running read of a payload from the loaded hooks."""
 
 from __future__ import annotations
 
-from hookd.config.model import ACTIONS, ConfigFile, HookSettings
-from hookd.config.steps import check_api_endpoints, check_api_steps
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from hookd.config.actions import ACTION_PARSERS, ACTIONS, ActionSettings, RunSettings
+from hookd.config.model import ConcurrencySettings, ConfigFile, HookSettings
+from hookd.config.steps import StepsError, check_api_access, check_api_endpoints
+from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
 from hookd.core.delivery import DELIVERY_READS
 from hookd.core.events import ACTION_READS
@@ -16,8 +23,23 @@ from hookd.core.render import (
     check_template,
     command_templates,
 )
-from hookd.core.rules import HookRule, TriggerError, parse_trigger, trigger_reads
+from hookd.core.rules import HookRule, Trigger, TriggerError, parse_trigger, trigger_reads
 from hookd.core.template_reads import expression_reads, template_reads
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A hook as loaded: its endpoint, its parsed `on:`, its action's typed settings, and
+    how its jobs run. Nothing in it is parsed again when a delivery comes or a job runs."""
+
+    endpoint: str
+    trigger: Trigger
+    condition: str | None
+    action: ActionSettings
+    timeout: float | None = None
+    retries: int = 0
+    concurrency: ConcurrencySettings | None = None
+    keep_background: bool = False
 
 
 def hook_endpoint(config: ConfigFile, hook: HookSettings) -> str | None:
@@ -29,33 +51,73 @@ def hook_endpoint(config: ConfigFile, hook: HookSettings) -> str | None:
     return None
 
 
-def check_hooks(config: ConfigFile, source: Source) -> None:
+def load_hooks(config: ConfigFile, source: Source) -> dict[str, Hook]:
+    """Check every hook and load the ones that can be loaded; each problem goes to `source`
+    (the config is only built when there is none)."""
     check_api_endpoints(config, source)
-    for name, hook in config.hooks.items():
-        where = ("hooks", name)
-        endpoint = hook_endpoint(config, hook)
-        if endpoint is None:
-            source.problem(where, "needs endpoint: (there is more than one endpoint)")
-        elif endpoint not in config.endpoints:
-            known = ", ".join(config.endpoints) or "none"
-            source.problem((*where, "endpoint"), f"no endpoint {endpoint!r} (known: {known})")
-        actions = [action for action in ACTIONS if getattr(hook, action) is not None]
-        if len(actions) != 1:
-            found = ", ".join(actions) or "none"
-            source.problem(where, f"needs exactly one action of {', '.join(ACTIONS)}; has {found}")
-        if hook.on is None:
-            source.problem(where, "needs on: (an event, a list, a map of filters, or '*')")
-        else:
-            try:
-                parse_trigger(hook.on)
-            except TriggerError as exc:
-                source.problem((*where, "on", *exc.path), exc.message)
-        check_api_steps(hook, endpoint, config.endpoints.get(endpoint or ""), where, source)
-        _check_templates(hook, where, source)
-        _check_forward(hook, where, source)
+    hooks: dict[str, Hook] = {}
+    for name, settings in config.hooks.items():
+        hook = _load_hook(config, settings, ("hooks", name), source)
+        if hook is not None:
+            hooks[name] = hook
+    return hooks
 
 
-def _check_forward(hook: HookSettings, where: tuple[str, ...], source: Source) -> None:
+def _load_hook(
+    config: ConfigFile, hook: HookSettings, where: KeyPath, source: Source
+) -> Hook | None:
+    endpoint = hook_endpoint(config, hook)
+    if endpoint is None:
+        source.problem(where, "needs endpoint: (there is more than one endpoint)")
+    elif endpoint not in config.endpoints:
+        known = ", ".join(config.endpoints) or "none"
+        source.problem((*where, "endpoint"), f"no endpoint {endpoint!r} (known: {known})")
+    actions = [action for action in ACTIONS if getattr(hook, action) is not None]
+    if len(actions) != 1:
+        found = ", ".join(actions) or "none"
+        source.problem(where, f"needs exactly one action of {', '.join(ACTIONS)}; has {found}")
+    trigger = _trigger(hook, where, source)
+    parsed = [_action(config, hook, endpoint, key, (*where, key), source) for key in actions]
+    _check_templates(hook, where, source)
+    _check_forward(hook, where, source)
+    if endpoint is None or trigger is None or len(parsed) != 1 or parsed[0] is None:
+        return None
+    return Hook(
+        endpoint=endpoint, trigger=trigger, condition=hook.if_, action=parsed[0],
+        timeout=hook.timeout, retries=hook.retries, concurrency=hook.concurrency,
+        keep_background=hook.keep_background,
+    )  # fmt: skip
+
+
+def _trigger(hook: HookSettings, where: KeyPath, source: Source) -> Trigger | None:
+    if hook.on is None:
+        source.problem(where, "needs on: (an event, a list, a map of filters, or '*')")
+        return None
+    try:
+        return parse_trigger(hook.on)
+    except TriggerError as exc:
+        source.problem((*where, "on", *exc.path), exc.message)
+        return None
+
+
+def _action(
+    config: ConfigFile, hook: HookSettings, endpoint: str | None, key: str, where: KeyPath,
+    source: Source,
+) -> ActionSettings | None:  # fmt: skip
+    """The action at `key` parsed into its settings (None, with problems, if it cannot
+    be), and for API steps whether the endpoint can call that API."""
+    try:
+        action: ActionSettings | None = ACTION_PARSERS[key](hook)
+    except StepsError as exc:
+        action = None
+        for path, message in exc.problems:
+            source.problem((*where, *path), message)
+    if key in ("github", "gitlab"):
+        check_api_access(key, endpoint, config.endpoints.get(endpoint or ""), where, source)
+    return action
+
+
+def _check_forward(hook: HookSettings, where: KeyPath, source: Source) -> None:
     forward = hook.forward
     if forward is None:
         return
@@ -72,7 +134,7 @@ def _check_forward(hook: HookSettings, where: tuple[str, ...], source: Source) -
         )
 
 
-def _check_templates(hook: HookSettings, where: tuple[str, ...], source: Source) -> None:
+def _check_templates(hook: HookSettings, where: KeyPath, source: Source) -> None:
     checks: list[tuple[tuple[str | int, ...], str, bool]] = []
     if hook.if_ is not None:
         checks.append((("if",), hook.if_, True))
@@ -91,48 +153,48 @@ def _check_templates(hook: HookSettings, where: tuple[str, ...], source: Source)
             source.problem((*where, *path), str(exc))
 
 
-def build_rules(config: ConfigFile) -> dict[str, tuple[HookRule, ...]]:
+def build_rules(
+    endpoints: Mapping[str, object], hooks: Mapping[str, Hook]
+) -> dict[str, tuple[HookRule, ...]]:
     """Each endpoint's hooks, in the order written, as the matcher takes them."""
-    rules: dict[str, list[HookRule]] = {name: [] for name in config.endpoints}
-    for name, hook in config.hooks.items():
-        endpoint = hook_endpoint(config, hook)
-        if endpoint in rules:
-            rule = HookRule(name=name, trigger=parse_trigger(hook.on), condition=hook.if_)
-            rules[endpoint].append(rule)
+    rules: dict[str, list[HookRule]] = {name: [] for name in endpoints}
+    for name, hook in hooks.items():
+        if hook.endpoint in rules:
+            rules[hook.endpoint].append(HookRule(name, hook.trigger, hook.condition))
     return {name: tuple(found) for name, found in rules.items()}
 
 
-def build_reads(config: ConfigFile) -> dict[str, Reads]:
+def build_reads(endpoints: Mapping[str, object], hooks: Mapping[str, Hook]) -> dict[str, Reads]:
     """What receiving a delivery on each endpoint reads of its payload: hookd's own facts
     (action, repository, ref, sha) and what each hook's `on:`, `if:` and concurrency group
     read. A large body is scanned for these alone (core.forges.read_payload)."""
     own = Reads.of((*ACTION_READS, *DELIVERY_READS))
-    reads = dict.fromkeys(config.endpoints, own)
-    for hook in config.hooks.values():
-        endpoint = hook_endpoint(config, hook)
-        if endpoint not in reads:
+    reads = dict.fromkeys(endpoints, own)
+    for hook in hooks.values():
+        if hook.endpoint not in reads:
             continue
-        found = Reads.of(trigger_reads(parse_trigger(hook.on)))
-        if hook.if_ is not None:
-            found = found.union(expression_reads(hook.if_))
+        found = Reads.of(trigger_reads(hook.trigger))
+        if hook.condition is not None:
+            found = found.union(expression_reads(hook.condition))
         if hook.concurrency is not None:
             found = found.union(template_reads(hook.concurrency.group))
-        reads[endpoint] = reads[endpoint].union(found)
+        reads[hook.endpoint] = reads[hook.endpoint].union(found)
     return reads
 
 
-def build_job_reads(config: ConfigFile) -> dict[str, Reads]:
+def build_job_reads(hooks: Mapping[str, Hook]) -> dict[str, Reads]:
     """What a job of each hook reads of its delivery's payload. A `run:` hook reads hookd's
     facts (HOOKD_REPOSITORY, HOOKD_REF, HOOKD_SHA) and what its command, `env:` and `cwd:`
     read; the command's program gets the whole body on stdin and in $HOOKD_PAYLOAD without
     a parse. Every other action reads the whole payload."""
     reads: dict[str, Reads] = {}
-    for name, hook in config.hooks.items():
-        if hook.run is None:
+    for name, hook in hooks.items():
+        run = hook.action
+        if not isinstance(run, RunSettings):
             reads[name] = Reads.everything()
             continue
-        words = command_templates(hook.run, shell=hook.shell)
-        templates = [*words, *hook.env.values(), *([hook.cwd] if hook.cwd else [])]
+        words = command_templates(run.command, shell=run.shell)
+        templates = [*words, *run.env.values(), *([run.cwd] if run.cwd else [])]
         found = Reads.of(DELIVERY_READS)
         for template in templates:
             found = found.union(template_reads(template))

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from hookd.config.model import ConfigFile, EndpointSettings, HookSettings
+from hookd.config.model import ConfigFile, EndpointSettings
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
 from hookd.core.render import RenderError, check_template
@@ -295,27 +295,18 @@ def check_api_endpoints(config: ConfigFile, source: Source) -> None:
                 source.problem((*where, "private_key_file"), str(exc))
 
 
-def check_api_steps(
-    hook: HookSettings,
+def check_api_access(
+    forge: str,
     endpoint_name: str | None,
     endpoint: EndpointSettings | None,
     where: KeyPath,
     source: Source,
 ) -> None:
-    """A hook's `github:` / `gitlab:` steps, and whether its endpoint can call that API."""
-    for forge in ("github", "gitlab"):
-        raw = getattr(hook, forge)
-        if raw is None:
-            continue
-        try:
-            parse_steps(forge, raw)
-        except StepsError as exc:
-            for path, message in exc.problems:
-                source.problem((*where, forge, *path), message)
-        if endpoint is not None:
-            problem = _access_problem(forge, endpoint_name, endpoint)
-            if problem is not None:
-                source.problem((*where, forge), problem)
+    """Whether the endpoint a hook's `github:` / `gitlab:` steps use can call that API."""
+    if endpoint is not None:
+        problem = _access_problem(forge, endpoint_name, endpoint)
+        if problem is not None:
+            source.problem(where, problem)
 
 
 def _access_problem(forge: str, name: str | None, endpoint: EndpointSettings) -> str | None:

@@ -14,13 +14,8 @@ from functools import partial
 from pathlib import Path
 
 from hookd.actions.base import ActionResult, JobContext, failure
-from hookd.actions.forward import forward
-from hookd.actions.github_steps import run_github
-from hookd.actions.gitlab_steps import run_gitlab
 from hookd.actions.job_processes import JobProcesses, end_earlier_attempts
-from hookd.actions.mirror import mirror
-from hookd.actions.python_handler import call_handler
-from hookd.actions.run import run_command
+from hookd.actions.registry import run_action
 from hookd.config import Config, job_base_environment
 from hookd.core.delivery import Body, Delivery
 from hookd.core.forges import payload_json, read_payload
@@ -184,20 +179,9 @@ async def _attempt(
         payload_bytes=carried, context=delivery_context(delivery, job.hook),
         base_env=job_base_environment(config, os.environ), payload_file=scratch.payload_file,
         timeout=hook.timeout, output=output.write, stop=stop, processes=scratch.processes,
+        config=config,
     )  # fmt: skip
-    if hook.run is not None:
-        return await run_command(context, hook)
-    if hook.forward is not None:
-        return await forward(context, hook.forward)
-    if hook.mirror is not None:
-        return await mirror(context, hook.mirror, context.base_env)
-    if hook.python is not None:
-        return await call_handler(context, hook.python, config.path.parent.resolve())
-    if hook.github is not None:
-        return await run_github(context, hook.github, config)
-    if hook.gitlab is not None:
-        return await run_gitlab(context, hook.gitlab, config)
-    return failure(f"hook {job.hook!r} has no action this version of hookd can run")
+    return await run_action(context, hook.action)
 
 
 def _decide(job: JobRecord, result: ActionResult) -> JobOutcome:
