@@ -34,7 +34,6 @@ undoes only its own work."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import os
 import sqlite3
@@ -47,6 +46,7 @@ from typing import Any, TypeVar
 from hookd.errors import StoreError
 from hookd.store import checkpoints
 from hookd.store.checkpoints import Checkpoints
+from hookd.store.disk_sync import sync_data
 
 log = logging.getLogger("hookd.store")
 
@@ -396,16 +396,3 @@ def _resolve(future: asyncio.Future[Any], result: Any, failure: BaseException | 
         future.set_result(result)
     else:
         future.set_exception(failure)
-
-
-def sync_data(descriptor: int) -> None:
-    """Bring the file's data to the disk: fdatasync(2) on Linux; on macOS, whose fsync
-    leaves it in the drive's cache, F_FULLFSYNC (as SQLite's `fullfsync` does); fsync where
-    neither is there."""
-    full = getattr(fcntl, "F_FULLFSYNC", None)
-    if full is not None:
-        fcntl.fcntl(descriptor, full)
-    elif hasattr(os, "fdatasync"):
-        os.fdatasync(descriptor)
-    else:
-        os.fsync(descriptor)
