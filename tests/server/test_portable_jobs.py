@@ -1,7 +1,8 @@
 """Jobs on a live server where Linux's process calls are missing, as on macOS: hookd serve
-runs with `os.pidfd_open` taken away and the containment's /proc pointed at nothing. A job
-that exits, one that times out and one cancelled by a newer job end as on Linux, with what
-stayed in their process group, and their logs say once what could not be seen."""
+runs with `os.pidfd_open` and prctl taken away and the containment's /proc pointed at
+nothing. A job that exits, one that times out and one cancelled by a newer job end as on
+Linux, with what stayed in their process group, and their logs say once what could not be
+seen."""
 
 from __future__ import annotations
 
@@ -44,11 +45,14 @@ hooks:
     concurrency: {group: "ci-{{ repository.full_name }}", cancel-in-progress: true}
 """
 
-# Runs `hookd ARGS` as macOS would: no pidfd, no /proc for the containment to read.
+# Runs `hookd ARGS` as macOS would: no pidfd, no /proc for the containment to read, no
+# prctl (so hookd is no subreaper: what a job leaves goes to init, as to launchd).
 WRAPPER = """\
 import os, sys
 del os.pidfd_open
+from hookd import procctl
 from hookd.actions import containment
+procctl._LIBC = None
 containment.PROC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "no-proc")
 from hookd.cli import main
 main()
@@ -119,6 +123,7 @@ def test_what_a_job_leaves_in_its_group_is_ended_when_it_exits(server: LiveServe
     job, log = run(server, "m-exit", {"marker": text})
     assert job["status"] == "succeeded" and job["exit_code"] == 0, job
     assert log == "started\n" + BLIND.decode()
+    assert "no prctl here" in server.log()  # said at start, as on macOS
     deliveries.wait_until(lambda: not living(text), "the background sleep to end")
 
 
