@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hookd.actions import containment
-from hookd.actions.job_processes import BLIND, JobProcesses
+from hookd.actions.job_processes import NO_PROC_NOTE, JobProcesses
 from hookd.actions.process import KILL_GRACE, ProcessResult, run_process
 
 pytestmark = pytest.mark.anyio
@@ -113,7 +113,7 @@ async def test_a_timeout_ends_the_job_and_its_group(no_proc: None, cleanup: list
     assert result.timed_out and result.exit_code == -signal.SIGTERM
     assert time.monotonic() - started < DEADLINE
     assert gone(text)
-    assert output.count(BLIND.decode()) == 1
+    assert output.count(NO_PROC_NOTE.decode()) == 1
 
 
 async def test_a_cancel_ends_the_job(no_proc: None, cleanup: list[str]) -> None:
@@ -132,7 +132,7 @@ async def test_what_stays_in_the_group_is_ended_after_the_job_exits(
     cleanup.append(text)
     result, output = await run(["sh", "-c", f"sleep {text} & echo started"])
     assert result == ProcessResult(exit_code=0)
-    assert output == "started\n" + BLIND.decode()
+    assert output == "started\n" + NO_PROC_NOTE.decode()
     assert gone(text)
 
 
@@ -147,4 +147,4 @@ async def test_without_pidfds_what_leaves_the_group_is_still_found_and_named(
     # Its command line may be the one it had before it exec'd `sleep`, when caught first.
     pattern = rf"^\[hookd: ended pid \d+ \([^\n]*{text}[^\n]*\), left running by the job\]$"
     assert re.search(pattern, output, re.M), output
-    assert BLIND.decode() not in output
+    assert NO_PROC_NOTE.decode() not in output

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, write_config
-from hookd.actions.job_processes import BLIND
+from hookd.actions.job_processes import NO_PROC_NOTE
 
 CONFIG = """
 server:
@@ -122,7 +122,7 @@ def test_what_a_job_leaves_in_its_group_is_ended_when_it_exits(server: LiveServe
     text = marker()
     job, log = run(server, "m-exit", {"marker": text})
     assert job["status"] == "succeeded" and job["exit_code"] == 0, job
-    assert log == "started\n" + BLIND.decode()
+    assert log == "started\n" + NO_PROC_NOTE.decode()
     assert "no prctl here" in server.log()  # said at start, as on macOS
     deliveries.wait_until(lambda: not living(text), "the background sleep to end")
 
@@ -132,7 +132,7 @@ def test_a_job_that_times_out_is_ended(server: LiveServer) -> None:
     job, log = run(server, "m-timeout", {"marker": text})
     assert job["status"] == "timed_out", job
     assert job["exit_code"] is not None
-    assert log.count(BLIND.decode()) == 1
+    assert log.count(NO_PROC_NOTE.decode()) == 1
     assert not living(text)
 
 
