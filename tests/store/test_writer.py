@@ -152,6 +152,16 @@ async def test_a_failed_sync_fails_its_writes_and_the_writer_goes_on(
     assert await writer.run(insert(2)) == 1
 
 
+async def test_where_there_is_no_fdatasync_a_durable_write_is_synced_with_fsync(
+    writer: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[int] = []
+    monkeypatch.delattr(writer_module.os, "fdatasync")
+    monkeypatch.setattr(writer_module.os, "fsync", synced.append)
+    assert await writer.run(insert(1)) == 1
+    assert synced  # the WAL (and, the first time, its folder)
+
+
 async def test_bookkeeping_commits_on_the_loop_and_a_durable_batch_on_the_writers_thread(
     writer: Writer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

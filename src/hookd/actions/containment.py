@@ -10,6 +10,11 @@ through a pidfd opened after its start time was checked, so a pid reused by anot
 process is never hit. hookd is a child subreaper (worker.pool), so orphans come back to it
 and it reaps them here.
 
+Where there is no /proc (macOS) none of this can be found: a job's process group is what
+is ended (actions.process), and the job's log says so once. Where there is no pidfd (macOS,
+Linux before 5.3) a process is signalled after its start time was checked again and its
+exit is polled for.
+
 A cgroup per job would find processes that clear their environment *and* leave the
 session; hookd does not rely on one because few hosts delegate a cgroup v2 subtree to it
 (this one mounts the v1 hierarchies with v2 beside them).
@@ -43,12 +48,25 @@ CMDLINE_SHOWN = 200
 # Up to this many pids handed out since an attempt began, each is looked up in /proc
 # rather than listing /proc whole.
 PROBED = 256
+# Where the processes are listed; a module setting so a test can take it away.
+PROC = "/proc"
+POLL_SECONDS = 0.05
+
+
+def proc_available() -> bool:
+    """Whether processes can be found and read in /proc (Linux)."""
+    return os.path.isdir(f"{PROC}/self")
+
+
+def pidfd_available() -> bool:
+    """Whether the kernel can hand out pidfds (Linux 5.3 and later)."""
+    return hasattr(os, "pidfd_open")
 
 
 def machine_id() -> str:
     """This boot of this machine: pids and start times mean something only within it."""
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
+        with open(f"{PROC}/sys/kernel/random/boot_id", encoding="ascii") as file:
             return file.read().strip()
     except OSError:
         return socket.gethostname()
@@ -56,7 +74,7 @@ def machine_id() -> str:
 
 def read_stat(pid: int) -> ProcStat | None:
     try:
-        descriptor = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        descriptor = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -88,25 +106,25 @@ def _read(path: str, limit: int = 1 << 20) -> bytes:
 
 def _pids() -> list[int]:
     try:
-        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+        return [int(name) for name in os.listdir(PROC) if name.isdigit()]
     except OSError:
         return []
 
 
 def _newest_pid() -> int | None:
-    fields = _read("/proc/loadavg").split()
+    fields = _read(f"{PROC}/loadavg").split()
     return int(fields[-1]) if fields and fields[-1].isdigit() else None
 
 
 @cache
 def _pid_max() -> int:
-    text = _read("/proc/sys/kernel/pid_max").strip()
+    text = _read(f"{PROC}/sys/kernel/pid_max").strip()
     return int(text) if text.isdigit() else 32768
 
 
 def command_line(pid: int) -> str:
     """What the process runs, for the job's log ("" once it is gone)."""
-    words = _read(f"/proc/{pid}/cmdline", CMDLINE_SHOWN * 2).rstrip(b"\0").split(b"\0")
+    words = _read(f"{PROC}/{pid}/cmdline", CMDLINE_SHOWN * 2).rstrip(b"\0").split(b"\0")
     # One line in the log, whatever the words hold (a `python -c` script has newlines).
     text = " ".join(" ".join(word.decode("utf-8", "replace").split()) for word in words)
     return text if len(text) <= CMDLINE_SHOWN else text[: CMDLINE_SHOWN - 3] + "..."
@@ -199,7 +217,7 @@ class Fence:
     def _tagged(self, pid: int) -> bool:
         if not self.tags:
             return False
-        environment = b"\0" + _read(f"/proc/{pid}/environ")
+        environment = b"\0" + _read(f"{PROC}/{pid}/environ")
         return any(f"\0{TAG_VARIABLE}={tag}\0".encode() in environment for tag in self.tags)
 
 
@@ -248,6 +266,9 @@ async def end_fence(fence: Fence) -> list[Ended]:
 async def _signal_and_wait(members: list[ProcStat], sig: signal.Signals, wait: float) -> None:
     """Send `sig` to each member still the same process, wait up to `wait` seconds for
     them all to exit, and reap those that are hookd's own orphans."""
+    if not pidfd_available():
+        await _signal_and_poll(members, sig, wait)
+        return
     loop = asyncio.get_running_loop()
     pidfds: dict[int, int] = {}
     exits: list[asyncio.Future[None]] = []
@@ -270,6 +291,39 @@ async def _signal_and_wait(members: list[ProcStat], sig: signal.Signals, wait: f
             if pid not in OWNED:
                 _reap(pidfd)
             os.close(pidfd)
+
+
+async def _signal_and_poll(members: list[ProcStat], sig: signal.Signals, wait: float) -> None:
+    """`_signal_and_wait` without pidfds: each member is signalled right after its start
+    time was read again (a pid reused in between is the one risk left), and /proc is read
+    every POLL_SECONDS until they are gone."""
+    deadline = time.monotonic() + wait
+    signalled = [entry for entry in members if _same(entry) and _kill(entry.pid, sig)]
+    while signalled and time.monotonic() < deadline:
+        for entry in signalled:
+            if entry.pid not in OWNED:
+                _wait_for(entry.pid)
+        signalled = [entry for entry in signalled if _alive(entry)]
+        if signalled:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def _same(entry: ProcStat) -> bool:
+    again = read_stat(entry.pid)
+    return again is not None and again.started == entry.started
+
+
+def _alive(entry: ProcStat) -> bool:
+    again = read_stat(entry.pid)
+    return again is not None and again.started == entry.started and again.state not in ("Z", "X")
+
+
+def _kill(pid: int, sig: signal.Signals) -> bool:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _settle(future: asyncio.Future[None]) -> None:

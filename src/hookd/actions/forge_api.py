@@ -1,7 +1,7 @@
 """Calling a forge's REST API for the `github:` and `gitlab:` steps.
 
-httpx directly rather than an SDK: the steps use a handful of endpoints, and how an answer
-ends the job is ours to decide. Every request is logged (method, path, status; never a
+Requests go through `hookd.forge_rest`'s client; how an answer ends the job is decided
+here. Every request is logged (method, path, status; never a
 header) into the job's output, and every failure becomes the attempt's ActionResult:
 
 - a rate limit (429, or 403 with `Retry-After` / `X-RateLimit-Remaining: 0`) queues the job
@@ -23,21 +23,18 @@ from urllib.parse import quote
 
 import httpx
 
-from hookd import __version__
 from hookd.actions.base import ActionResult, JobContext, Output, failure
 from hookd.config.steps import Step, text_fields
 from hookd.core.delivery import Delivery
 from hookd.core.render import RenderError, render_text
 from hookd.errors import HookdError
+from hookd.forge_rest import answer_json, forge_message
 
-USER_AGENT = f"hookd/{__version__}"
-TIMEOUT = 30.0
 # GitHub: when a rate limit names no time, "wait for at least one minute".
 # https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
 DEFAULT_WAIT = 60.0
 # A primary rate limit resets within the hour; a later time is taken as a clock problem.
 MAX_WAIT = 3600.0
-MESSAGE_CAP = 500
 
 StepT = TypeVar("StepT", bound=Step)
 
@@ -94,25 +91,10 @@ class Api:
             raise ForgeError(failure(f"{method} {path}: {kind}", retryable=True)) from exc
         await self.output(f"{method} {path} -> {response.status_code}\n".encode())
         if response.is_success or response.status_code in accept:
-            return _json(response)
+            return answer_json(response)
         result = answer_failure(method, path, response, datetime.now(UTC), retry_on)
         await self.output(f"{result.error}\n".encode())
         raise ForgeError(result)
-
-
-def open_client(headers: Mapping[str, str]) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=TIMEOUT, headers={"User-Agent": USER_AGENT, **headers}, follow_redirects=False
-    )
-
-
-def _json(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def answer_failure(
@@ -171,38 +153,6 @@ def _retry_after(value: str, now: datetime) -> float:
 
 def _clamped(now: datetime, seconds: float) -> datetime:
     return now + timedelta(seconds=min(max(seconds, 1.0), MAX_WAIT))
-
-
-def forge_message(response: httpx.Response) -> str:
-    """The forge's own words: `message` (GitHub, GitLab) or `error` (GitLab), with GitHub's
-    `errors` details; else the start of the body."""
-    data = _json(response)
-    if isinstance(data, Mapping):
-        text = _flatten(data.get("message", data.get("error")))
-        details = [_flatten(item) for item in data.get("errors") or [] if item]
-        if details and isinstance(data.get("errors"), list):
-            text = f"{text} ({'; '.join(details)})" if text else "; ".join(details)
-        if text:
-            return text[:MESSAGE_CAP]
-    body = response.text.strip()
-    return body[:MESSAGE_CAP] if body else response.reason_phrase or "no message"
-
-
-def _flatten(value: Any) -> str:
-    """GitHub's `errors` entries, GitLab's `{"title": ["can't be blank"]}`, or plain text."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        if "message" in value:
-            return _flatten(value["message"])
-        if "code" in value:
-            return " ".join(
-                str(value[key]) for key in ("resource", "field", "code") if key in value
-            )
-        return "; ".join(f"{key} {_flatten(item)}" for key, item in value.items())
-    if isinstance(value, list):
-        return ", ".join(_flatten(item) for item in value)
-    return "" if value is None else str(value)
 
 
 def rendered(step: StepT, context: Mapping[str, Any]) -> StepT:

@@ -25,7 +25,6 @@ from hookd.actions.forge_api import (
     choice,
     labelled,
     object_url,
-    open_client,
     present,
     pushed_branch,
     rendered,
@@ -48,9 +47,7 @@ from hookd.config.steps import (
     Step,
 )
 from hookd.core.delivery import Delivery
-
-GITHUB_API = "https://api.github.com"
-HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+from hookd.forge_rest import GITHUB_API_URL, GITHUB_HEADERS, forge_client
 
 
 async def run_github(job: JobContext, settings: GithubSteps) -> ActionResult:
@@ -59,8 +56,8 @@ async def run_github(job: JobContext, settings: GithubSteps) -> ActionResult:
     endpoint = config.endpoints.get(job.delivery.endpoint)
     if endpoint is None:
         return failure(f"endpoint {job.delivery.endpoint!r} is no longer in {config.path}")
-    async with open_client(HEADERS) as client:
-        api = Api(client, (endpoint.api_url or GITHUB_API).rstrip("/"), job.output)
+    async with forge_client(GITHUB_HEADERS) as client:
+        api = Api(client, (endpoint.api_url or GITHUB_API_URL).rstrip("/"), job.output)
         try:
             api = await _authorised(api, endpoint, job.delivery, config.path.parent)
         except StepError as exc:

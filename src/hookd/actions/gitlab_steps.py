@@ -23,7 +23,6 @@ from hookd.actions.forge_api import (
     StepError,
     choice,
     object_url,
-    open_client,
     present,
     pushed_branch,
     rendered,
@@ -41,6 +40,7 @@ from hookd.config.steps import (
     Step,
 )
 from hookd.core.delivery import Delivery
+from hookd.forge_rest import forge_client
 
 GITLAB_API = "https://gitlab.com/api/v4"
 # GitLab answers 405 while a merge request cannot be merged yet, e.g. just after it was
@@ -57,7 +57,7 @@ async def run_gitlab(job: JobContext, settings: GitlabSteps) -> ActionResult:
     if endpoint.api_token is None:
         return failure(f"gitlab: endpoint {job.delivery.endpoint!r} has no api_token")
     headers = {"PRIVATE-TOKEN": endpoint.api_token.get_secret_value()}
-    async with open_client(headers) as client:
+    async with forge_client(headers) as client:
         api = Api(client, (endpoint.api_url or GITLAB_API).rstrip("/"), job.output)
         run = GitlabRun(api, job)
         calls: list[tuple[str, StepCall]] = [

@@ -21,6 +21,7 @@ from hookd.actions.containment import (
     Leader,
     end_fence,
     machine_id,
+    proc_available,
     read_stat,
 )
 from hookd.errors import StoreError
@@ -32,6 +33,10 @@ Record = Callable[[JobProcess], Awaitable[None]]
 Output = Callable[[bytes], Awaitable[None]]
 
 MACHINE = machine_id()
+NO_PROC_NOTE = (
+    b"[hookd: no /proc on this system: what the job leaves running is ended only if it is "
+    b"still in the job's process group, and is not named here]\n"
+)
 
 
 @dataclass
@@ -46,6 +51,7 @@ class JobProcesses:
     tag: str = field(default_factory=lambda: secrets.token_hex(8))
     leaders: list[Leader] = field(default_factory=list)
     opened_at: float | None = None
+    _said_no_proc: bool = False
     _recording: set[asyncio.Task[None]] = field(default_factory=set)
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
@@ -82,6 +88,9 @@ class JobProcesses:
         """End what the attempt still runs (only its own leaders with keep_background),
         and name in the job's log each process but `spare` (the one whose end the job's
         result already tells)."""
+        if not self.keep_background and not self._said_no_proc and not proc_available():
+            self._said_no_proc = True
+            await output(NO_PROC_NOTE)
         ended = await end_fence(self.fence(whole=not self.keep_background))
         for process in ended:
             if process.pid != spare:

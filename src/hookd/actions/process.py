@@ -6,8 +6,9 @@ process group only.
 
 Everything happens on the event loop's thread: the spawn (vfork, well under a millisecond),
 stdin and stdout through non-blocking descriptors the loop watches, the exit through a
-pidfd. A thread per pipe would need the GIL back from the busy loop at every chunk, and
-under load each handover can wait out the interpreter's switch interval."""
+pidfd (polled for where there is none: macOS). A thread per pipe would need the GIL back
+from the busy loop at every chunk, and under load each handover can wait out the
+interpreter's switch interval."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from hookd.actions.base import Output
-from hookd.actions.containment import OWNED
+from hookd.actions.containment import OWNED, POLL_SECONDS, pidfd_available, proc_available
 from hookd.actions.job_processes import JobProcesses
 from hookd.core.delivery import Body
 
@@ -79,15 +81,18 @@ async def run_process(
 class Child:
     """A child process spawned with `subprocess.Popen` (vfork: its cost does not grow with
     hookd's memory, unlike the event loop's fork-based spawn) whose exit the event loop
-    learns from a pidfd."""
+    learns from a pidfd, or where there is none by polling for it."""
 
     def __init__(self, popen: subprocess.Popen[bytes]) -> None:
         self.popen = popen
         OWNED.add(popen.pid)
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
-        self._pidfd = os.pidfd_open(popen.pid)
-        self._loop.add_reader(self._pidfd, self._on_exit)
+        self._pidfd = _pidfd(popen.pid)
+        if self._pidfd is not None:
+            self._loop.add_reader(self._pidfd, self._on_exit)
+        else:
+            self._loop.call_soon(self._poll)
 
     @classmethod
     def spawn(cls, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path | None) -> Child:
@@ -103,13 +108,32 @@ class Child:
         return cls(popen)
 
     def _on_exit(self) -> None:
+        assert self._pidfd is not None
         self._loop.remove_reader(self._pidfd)
         os.close(self._pidfd)
         self._exited.set_result(self.popen.wait())
         OWNED.discard(self.popen.pid)
 
+    def _poll(self) -> None:
+        code = self.popen.poll()
+        if code is None:
+            self._loop.call_later(POLL_SECONDS, self._poll)
+            return
+        self._exited.set_result(code)
+        OWNED.discard(self.popen.pid)
+
     async def wait(self) -> int:
         return await asyncio.shield(self._exited)
+
+
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for `pid`, or None where the kernel has none (macOS, Linux before 5.3)."""
+    if not pidfd_available():
+        return None
+    try:
+        return os.pidfd_open(pid)
+    except OSError:
+        return None
 
 
 async def _wait(child: Child, timeout: float | None, stop: asyncio.Event) -> str:
@@ -217,6 +241,8 @@ async def _end(child: Child, processes: JobProcesses, output: Output, *, exited:
     await processes.end(output, spare=child.popen.pid)
     if not exited:  # with no /proc to read, the child's group is what can be ended
         await _kill_group(child)
+    if not proc_available():
+        await _end_group(child.popen.pid)
 
 
 async def _kill_group(child: Child) -> None:
@@ -227,6 +253,29 @@ async def _kill_group(child: Child) -> None:
         await asyncio.wait_for(child.wait(), KILL_GRACE)
     _signal_group(pid, signal.SIGKILL)
     await child.wait()
+
+
+async def _end_group(pgid: int) -> None:
+    """End what is left of an exited child's process group, when no /proc shows more: TERM,
+    then KILL after a grace. Safe from pid reuse while the group has a member: its id is
+    not handed out to another process as long as the group exists (POSIX)."""
+    for sig, grace in ((signal.SIGTERM, KILL_GRACE), (signal.SIGKILL, KILL_GRACE)):
+        if not _group_exists(pgid):
+            return
+        _signal_group(pgid, sig)
+        deadline = time.monotonic() + grace
+        while _group_exists(pgid) and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

@@ -23,12 +23,12 @@ from hookd.cli.serve import _listen
 from hookd.config import Config, is_loopback
 from hookd.core.units import parse_duration, parse_size
 from hookd.deliverylog import configure_logging
+from hookd.forge_rest import github_client
 from hookd.relay.client import Channel, Forwarder, RelayChannel, Resigner
 from hookd.relay.github_hooks import (
     GitHubHooks,
     HookOwner,
     RegistrationPlan,
-    github_client,
     plan_registration,
 )
 from hookd.relay.quota import Quotas

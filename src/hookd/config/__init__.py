@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from hookd.config.model import ConfigFile, EndpointSettings, ServerSettings
 from hookd.config.rules import Hook, build_job_reads, build_reads, build_rules, load_hooks
+from hookd.config.validation_errors import validation_problems
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source, read_yaml
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
@@ -106,9 +107,8 @@ def _validate(source: Source) -> ConfigFile | None:
     try:
         return ConfigFile.model_validate(source.data)
     except ValidationError as exc:
-        for error in exc.errors(include_input=False, include_url=False):
-            loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
-            source.problem(loc, _message(error["type"], error["msg"]))
+        for loc, message in validation_problems(exc):
+            source.problem(loc, message)
             source.settle(loc)
         return None
 
@@ -153,19 +153,6 @@ def _remove(data: Any, loc: KeyPath) -> KeyPath | None:
     else:
         del parent[key]
     return loc[:depth]
-
-
-def _is_union_tag(part: str | int) -> bool:
-    # pydantic names the union member it tried (`str`, `list[str]`, `function-before[...]`).
-    return isinstance(part, str) and ("[" in part or part in {"str", "list", "int"})
-
-
-def _message(kind: str, msg: str) -> str:
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required"
-    return msg.removeprefix("Value error, ")
 
 
 def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:

@@ -26,10 +26,12 @@ from pydantic import (
 )
 
 from hookd.config.model import ConfigFile, EndpointSettings
+from hookd.config.validation_errors import CONFIG_WORDING, validation_problems
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
 from hookd.core.render import RenderError, check_template
 
+WORDING = {**CONFIG_WORDING, "model_type": "expected a mapping of the step's fields"}
 GITHUB_STATES = ("error", "failure", "pending", "success")
 GITLAB_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
 CHECK_STATUSES = ("queued", "in_progress")
@@ -217,29 +219,15 @@ def parse_steps(forge: str, raw: Mapping[str, Any]) -> tuple[tuple[str, Step], .
         try:
             step = model.model_validate(_shorthand(name, value))
         except ValidationError as exc:
-            problems.extend(((name, *_loc(e["loc"])), _message(e)) for e in exc.errors())
+            problems.extend(
+                ((name, *path), said) for path, said in validation_problems(exc, WORDING)
+            )
             continue
         problems.extend(((name, *path), message) for path, message in _template_problems(step))
         steps.append((name, step))
     if problems:
         raise StepsError(problems)
     return tuple(steps)
-
-
-def _loc(loc: tuple[str | int, ...]) -> KeyPath:
-    # pydantic names the union member it tried (`int`, `str`): not a key of the file.
-    return tuple(part for part in loc if part not in ("int", "str"))
-
-
-def _message(error: Any) -> str:
-    kind, msg = error["type"], str(error["msg"])
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required"
-    if kind == "model_type":
-        return "expected a mapping of the step's fields"
-    return msg.removeprefix("Value error, ")
 
 
 def text_fields(step: Step) -> Iterator[tuple[KeyPath, str]]:

@@ -19,9 +19,9 @@ from typing import Any, Literal
 import httpx
 
 from hookd.config import Config
+from hookd.forge_rest import GITHUB_API_URL, forge_message
 from hookd.relay import GitHubError
 
-DEFAULT_API_URL = "https://api.github.com"
 # "Events that trigger workflows" that are not webhook events, as their webhook event.
 _WEBHOOK_EVENT = {"pull_request_target": "pull_request"}
 _REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -179,20 +179,6 @@ class GitHubHooks:
         return response
 
 
-def github_client(api_url: str, token: str) -> httpx.AsyncClient:
-    """An HTTP client for GitHub's REST API at `api_url`, authenticated with `token`."""
-    return httpx.AsyncClient(
-        base_url=api_url.rstrip("/"),
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "hookd",
-        },
-        timeout=30,
-    )
-
-
 def _hook_url(hook: Mapping[str, Any]) -> str:
     config = hook.get("config")
     return str(config.get("url", "")) if isinstance(config, dict) else ""
@@ -200,20 +186,7 @@ def _hook_url(hook: Mapping[str, Any]) -> str:
 
 def _github_message(response: httpx.Response) -> str:
     """`422 Validation Failed (Hook already exists on this repository)`, from GitHub's body."""
-    try:
-        content = response.json()
-    except ValueError:
-        content = None
-    if not isinstance(content, dict) or not content.get("message"):
-        return f"{response.status_code} {response.reason_phrase}".rstrip()
-    details = [
-        str(item.get("message") or item.get("code"))
-        for item in content.get("errors") or []
-        if isinstance(item, dict) and (item.get("message") or item.get("code"))
-    ]
-    text = f"{response.status_code} {content['message']}"
-    if details:
-        text += f" ({'; '.join(details)})"
+    text = f"{response.status_code} {forge_message(response)}"
     if response.status_code == 404:
         text += ": no such repository or organization, or the token may not manage its webhooks"
     return text
@@ -280,7 +253,7 @@ def plan_registration(
         path=config.endpoint_path(name),
         secret=secrets[0].decode("utf-8", "surrogateescape"),
         events=tuple(events) or hook_events(config, name),
-        api_url=api_url or settings.api_url or DEFAULT_API_URL,
+        api_url=api_url or settings.api_url or GITHUB_API_URL,
         token=token,
     )
 

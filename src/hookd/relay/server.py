@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -41,6 +41,8 @@ from hookd.relay.bell import Bell
 from hookd.relay.quota import Intake, Quotas, Refusal, storage_refusal
 from hookd.relay.storage import QuotaScope, RelayStorage, Usage
 from hookd.relay.wire import MAX_EVENT_ID, encode_relayed, is_event_id, parse_event_id
+from hookd.web.capped_body import content_length, read_capped
+from hookd.web.event_stream import KEEPALIVE, encoded_event, event_stream, json_event
 
 log = logging.getLogger("hookd.relay")
 
@@ -182,7 +184,7 @@ class RelayApp:
         refused = self._admit(request, channel, usage)
         if refused is not None:
             return refused
-        body = await _read_capped(request, self.settings.max_body)
+        body = await read_capped(request, self.settings.max_body)
         size = self.settings.max_body if body is None else len(body)
         self.intake.spend(channel, size, self.clock())
         if body is None:
@@ -191,7 +193,7 @@ class RelayApp:
 
     def _admit(self, request: Request, channel: str, usage: Usage) -> Response | None:
         """The answer refusing a delivery before its body is read, or None to read it."""
-        declared = _content_length(request)
+        declared = content_length(request)
         if declared is not None and declared > self.settings.max_body:
             return self._too_large()
         size = declared or 0
@@ -289,29 +291,24 @@ class RelayApp:
         else:
             cursor = await self.storage.acknowledged(channel, subscriber)
         log.info("channel %s…: %s subscribed after %d", channel[:8], subscriber, cursor)
-        return StreamingResponse(
-            self._stream(channel, cursor),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        )
+        return event_stream(self._stream(channel, cursor), "no-store")
 
-    async def _stream(self, channel: str, cursor: int) -> AsyncIterator[str]:
-        ready = orjson.dumps({"after": cursor}).decode()
-        yield f"event: ready\ndata: {ready}\n\n"
+    async def _stream(self, channel: str, cursor: int) -> AsyncIterator[bytes]:
+        yield json_event("ready", {"after": cursor})
         while not self.bell.closed:
             wake = self.bell.listen(channel)
             pending = await self.storage.requests_after(channel, cursor)
             for relayed in pending:
-                yield f"id: {relayed.id}\nevent: delivery\ndata: {encode_relayed(relayed)}\n\n"
+                yield encoded_event("delivery", encode_relayed(relayed), relayed.id)
                 cursor = int(relayed.id)
             if not pending and not await self.bell.wait(wake, self.settings.keepalive):
-                yield ": keepalive\n\n"
+                yield KEEPALIVE
 
     async def acknowledge(self, request: Request) -> Response:
         channel = await self._subscriber_channel(request)
         if isinstance(channel, Response):
             return channel
-        body = await _read_capped(request, MAX_ACK)
+        body = await read_capped(request, MAX_ACK)
         if body is None:
             return error(413, f"An acknowledgement is at most {MAX_ACK} bytes of JSON.", CLOSE)
         parsed = _parse_ack(body)
@@ -356,28 +353,6 @@ def _token_is(sent: str | None, expected: str) -> bool:
     presented = hashlib.sha256((sent or "").encode("utf-8", "surrogateescape")).digest()
     wanted = hashlib.sha256(expected.encode("utf-8", "surrogateescape")).digest()
     return hmac.compare_digest(presented, wanted) and sent is not None
-
-
-def _content_length(request: Request) -> int | None:
-    """The declared body length (the HTTP parser has checked it is a number), or None."""
-    declared = request.headers.get("content-length", "").strip()
-    return int(declared) if declared.isascii() and declared.isdigit() else None
-
-
-async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The request's body, read piece by piece as it arrives, or None as soon as it is
-    larger than `cap` bytes (at once when its declared length is)."""
-    declared = _content_length(request)
-    if declared is not None and declared > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _not_found(_request: Request, _exc: Exception | None) -> Response:

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from hookd.config import Config
+from hookd.forge_rest import github_client
 from hookd.relay import RelayError, TunnelError
 from hookd.relay.github_hooks import (
     GitHubHooks,
     HookOwner,
     RegistrationPlan,
-    github_client,
     plan_registration,
 )
 

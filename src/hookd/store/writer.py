@@ -46,6 +46,7 @@ from typing import Any, TypeVar
 from hookd.errors import StoreError
 from hookd.store import checkpoints
 from hookd.store.checkpoints import Checkpoints
+from hookd.store.disk_sync import sync_data
 
 log = logging.getLogger("hookd.store")
 
@@ -280,7 +281,7 @@ class Writer:
         assert self._wal is not None
         descriptor = os.open(self._wal, os.O_RDONLY)
         try:
-            os.fdatasync(descriptor)
+            sync_data(descriptor)
         finally:
             os.close(descriptor)
         if not self._wal_named_on_disk:  # the WAL's directory entry, once

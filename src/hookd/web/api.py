@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from hookd.config import Config
+from hookd.config.validation_errors import validation_problems
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
@@ -59,9 +60,8 @@ def parse_query(model: type[T], params: Mapping[str, str]) -> T:
     try:
         return model.model_validate_strings(dict(params), strict=True)
     except ValidationError as exc:
-        first = exc.errors(include_url=False, include_input=False)[0]
-        name = ".".join(str(part) for part in first["loc"]) or "query"
-        message = first["msg"].removeprefix("Value error, ")
+        path, message = validation_problems(exc, wording={})[0]
+        name = ".".join(str(part) for part in path) or "query"
         raise BadRequest(f"Query parameter {name!r}: {message}.") from exc
 
 

@@ -14,13 +14,19 @@ import codecs
 import time
 from collections.abc import AsyncIterator
 
-import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from hookd.errors import NotFound
 from hookd.store.base import Store
 from hookd.store.records import FINISHED_JOB_STATUSES, iso
+from hookd.web.event_stream import (
+    EVENT_STREAM,
+    KEEPALIVE,
+    event_stream,
+    json_event,
+    retry_after_ms,
+)
 
 POLL_SECONDS = 0.2
 KEEPALIVE_SECONDS = 15.0
@@ -28,7 +34,6 @@ KEEPALIVE_SECONDS = 15.0
 # with Last-Event-ID. A server shutting down waits for open responses, so this bounds how
 # long a watched log can hold it up.
 STREAM_SECONDS = 20.0
-EVENT_STREAM = "text/event-stream"
 
 
 async def log_response(store: Store, request: Request, offset: int) -> Response:
@@ -37,11 +42,7 @@ async def log_response(store: Store, request: Request, offset: int) -> Response:
     if EVENT_STREAM in request.headers.get("accept", ""):
         resumed = request.headers.get("last-event-id", "")
         start = int(resumed) if resumed.isdigit() else offset
-        return StreamingResponse(
-            log_events(store, job_id, start),
-            media_type=EVENT_STREAM,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return event_stream(log_events(store, job_id, start), "no-cache")
     text = await store.read_log(job_id, offset)
     return Response(
         text,
@@ -50,17 +51,12 @@ async def log_response(store: Store, request: Request, offset: int) -> Response:
     )
 
 
-def sse(event: str, data: object, event_id: int | None = None) -> bytes:
-    head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: ".encode() + orjson.dumps(data) + b"\n\n"
-
-
 async def log_events(store: Store, job_id: str, offset: int) -> AsyncIterator[bytes]:
     """The log from byte `offset` as it grows, then `end`. Each poll reads the job's state
     before its log: a job seen ended has flushed all its output, so nothing is missed."""
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     started = last_sent = time.monotonic()
-    yield b"retry: 1000\n\n"
+    yield retry_after_ms(1000)
     while True:
         try:
             job = await store.get_job(job_id)
@@ -72,7 +68,7 @@ async def log_events(store: Store, job_id: str, offset: int) -> AsyncIterator[by
             text = decoder.decode(chunk)
             if text:
                 pending = len(decoder.getstate()[0])
-                yield sse("log", text, offset - pending)
+                yield json_event("log", text, offset - pending)
                 last_sent = time.monotonic()
         if job.status in FINISHED_JOB_STATUSES:
             ending = {
@@ -83,13 +79,13 @@ async def log_events(store: Store, job_id: str, offset: int) -> AsyncIterator[by
             }
             tail = decoder.decode(b"", final=True)
             if tail:
-                yield sse("log", tail, offset)
-            yield sse("end", ending, offset)
+                yield json_event("log", tail, offset)
+            yield json_event("end", ending, offset)
             return
         now = time.monotonic()
         if now - started > STREAM_SECONDS:
             return
         if now - last_sent > KEEPALIVE_SECONDS:
-            yield b": keep-alive\n\n"
+            yield KEEPALIVE
             last_sent = now
         await asyncio.sleep(POLL_SECONDS)

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hookd.web.auth import CSRF_FIELD, Auth, Verdict, same_origin
+from hookd.web.capped_body import read_capped
 from hookd.web.sessions import Session
 
 FORM_LIMIT = 16 * 1024
@@ -43,11 +44,9 @@ def safe_next(target: str | None) -> str:
 
 async def read_form(request: Request) -> dict[str, str] | None:
     """An urlencoded form body, or None when it is larger than FORM_LIMIT."""
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            return None
+    body = await read_capped(request, FORM_LIMIT)
+    if body is None:
+        return None
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
