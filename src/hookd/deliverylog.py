@@ -1,7 +1,7 @@
 """hookd's log lines: readable by default, one JSON object per line with `--log-format json`.
 One line per delivery; never a secret, never a body. Rejected requests, which anyone can
 send, get at most one line a second per endpoint and reason, and then one saying how many
-more there were (`RejectionLog`); what their headers claimed is cut short."""
+more there were (`LogBudget`); what their headers claimed is cut short."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
 log = logging.getLogger("hookd.delivery")
+
+K = TypeVar("K")
 
 
 class JsonFormatter(logging.Formatter):
@@ -97,40 +99,55 @@ def cut(value: str | None) -> str | None:
     return value[: CLAIMED_CHARS - 1] + "\u2026"
 
 
-class RejectionLog:
-    """Decides which rejected requests (and replayed bodies) get a log line: the first of
-    each `period` per (endpoint, reason); the others are counted, and once the period is
-    over one line says how many. Keys are config endpoints and a fixed set of reasons, so
-    memory is bounded. Use on one event loop."""
+class LogBudget(Generic[K]):
+    """At most about one line per `period` for each key: the first event of a period is
+    logged at once (`admit` answers True), the others are only counted, and once the period
+    is over `summarise(key, count)` says how many there were. Keys must come from a bounded
+    set (config names, fixed reasons), so memory is bounded. Use on one event loop."""
 
-    def __init__(self, period: float = 1.0) -> None:
+    def __init__(self, summarise: Callable[[K, int], None], period: float = 1.0) -> None:
         self.period = period
-        self._open: dict[tuple[str, str], list[float]] = {}  # key -> [period ends, held back]
+        self._summarise = summarise
+        self._open: dict[K, list[float]] = {}  # key -> [period ends, held back]
 
-    def admit(self, endpoint: str, reason: str) -> bool:
-        """Whether to log this rejected request; if not, it is counted for the summary."""
-        key, now = (endpoint, reason), time.monotonic()
+    def admit(self, key: K) -> bool:
+        """Whether to log this event; if not, it is counted for the summary."""
+        now = time.monotonic()
         window = self._open.get(key)
         if window is None or now >= window[0]:
+            if window is not None:  # its summary, should the timer not have run yet
+                self._close(key, window)
             self._open[key] = [now + self.period, 0]
             return True
         window[1] += 1
         if window[1] == 1:
-            asyncio.get_running_loop().call_later(window[0] - now, self._summarise, key)
+            asyncio.get_running_loop().call_later(window[0] - now, self._close, key, window)
         return False
 
-    def _summarise(self, key: tuple[str, str]) -> None:
-        window = self._open.pop(key, None)
-        if window is None or not window[1] or not log.isEnabledFor(logging.INFO):
+    def _close(self, key: K, window: list[float]) -> None:
+        if self._open.get(key) is window:
+            del self._open[key]
+        held, window[1] = int(window[1]), 0
+        if held:
+            self._summarise(key, held)
+
+
+def rejection_log(period: float = 1.0) -> LogBudget[tuple[str, str]]:
+    """The budget of rejected requests' (and replayed bodies') log lines, per (endpoint,
+    reason)."""
+
+    def summarise(key: tuple[str, str], held: int) -> None:
+        if not log.isEnabledFor(logging.INFO):
             return
         endpoint, reason = key
-        held = int(window[1])
-        fields = {"endpoint": endpoint, "reason": reason, "more": held, "seconds": self.period}
+        fields = {"endpoint": endpoint, "reason": reason, "more": held, "seconds": period}
         line = (
             f"requests endpoint={_text(endpoint)} reason={reason} more={held}: {held} more "
-            f"such requests in the last {self.period:g}s, not logged one by one"
+            f"such requests in the last {period:g}s, not logged one by one"
         )
         log.info(line, extra={"fields": fields})
+
+    return LogBudget(summarise, period)
 
 
 def _text(value: Any) -> str:

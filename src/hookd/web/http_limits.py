@@ -27,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from hookd.config.model import ServerSettings
+from hookd.deliverylog import LogBudget
 
 log = logging.getLogger("hookd.http")
 
@@ -121,35 +122,18 @@ def connection_limit(configured: int, *, workers: int) -> int:
     return effective
 
 
-class _Notes:
-    """Refusals logged at most once a second per kind, each line with how many it stands for:
-    a flood of refusals must not become a flood of log lines, nor go uncounted."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-        self._pending: dict[str, int] = {}
-
-    def note(self, kind: str, loop: asyncio.AbstractEventLoop, verb: str = "refused") -> None:
-        now = loop.time()
-        last = self._last.get(kind)
-        if last is not None and now - last < 1.0:
-            if kind not in self._pending:
-                loop.call_at(last + 1.0, self._flush, kind, loop, verb)
-            self._pending[kind] = self._pending.get(kind, 0) + 1
-            return
-        self._last[kind] = now
-        _log_count(verb, 1, kind)
-
-    def _flush(self, kind: str, loop: asyncio.AbstractEventLoop, verb: str) -> None:
-        self._last[kind] = loop.time()
-        _log_count(verb, self._pending.pop(kind), kind)
-
-
 def _log_count(verb: str, count: int, kind: str) -> None:
     log.warning("%s %d request%s: %s", verb, count, "" if count == 1 else "s", kind)
 
 
-_notes = _Notes()
+# Refusals logged at most once a second per kind, each line with how many it stands for: a
+# flood of refusals must not become a flood of log lines, nor go uncounted.
+_notes: LogBudget[tuple[str, str]] = LogBudget(lambda key, count: _log_count(key[0], count, key[1]))
+
+
+def _note(kind: str, verb: str = "refused") -> None:
+    if _notes.admit((verb, kind)):
+        _log_count(verb, 1, kind)
 
 
 def refusal(status: int, sentence: str) -> bytes:
@@ -280,7 +264,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def _unsupported_upgrade_warning(self) -> None:
         # hookd serves no WebSocket: an Upgrade header is ignored and the request answered
         # as plain HTTP, and noted once a second at most (uvicorn warns twice per request).
-        _notes.note("an Upgrade header, ignored", self.loop, verb="saw")
+        _note("an Upgrade header, ignored", verb="saw")
 
     def _head_timed_out(self) -> None:
         self._timer = None
@@ -313,7 +297,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         the client still sends. A request the application is reading sees a disconnect."""
         self._refused = True
         self._disarm()
-        _notes.note(f"{status} {sentence}", self.loop)
+        _note(f"{status} {sentence}")
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if cycle.response_started:

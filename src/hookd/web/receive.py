@@ -26,12 +26,13 @@ from hookd.config import Config
 from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
 from hookd.core.ratelimit import FailureLimiter, retry_after_header
-from hookd.deliverylog import RejectionLog, cut, log_delivery
+from hookd.deliverylog import cut, log_delivery, rejection_log
 from hookd.errors import StoreError
 from hookd.intake import plan
 from hookd.store.base import Store
 from hookd.store.records import Recorded, RejectedRequest, ReplayGuard
 from hookd.web.body_budget import BodyBudget, Hold
+from hookd.web.capped_body import declared_length
 from hookd.web.clientip import client_address, is_allowed
 from hookd.web.metrics import EventLabels, count_delivery, count_rejection, rejection_reason
 from hookd.web.rejections import RejectionSample
@@ -39,6 +40,8 @@ from hookd.web.rejections import RejectionSample
 log = logging.getLogger("hookd.receive")
 
 _CUT_SHORT = Rejection(408, "The connection ended before the whole body arrived.")
+BODY_LEFT_UNREAD = frozenset({408, 413, 503})
+"""Answers given before the whole body was read: the connection closes rather than drain it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class Receiver:
         self.store = store
         self.max_body = config.server.max_body
         self.limiter = FailureLimiter(config.server.reject_limit, window=REJECT_WINDOW)
-        self.rejection_log = RejectionLog()
+        self.rejection_log = rejection_log()
         self.sample = RejectionSample(store)
         self.event_labels = EventLabels(config)
         self.budget = BodyBudget(config.server.inflight_budget)
@@ -133,8 +136,7 @@ class Receiver:
         with self.budget.hold() as hold:
             outcome = await self._receive(request, receive, hold)
         status, content = outcome.status, outcome.content
-        # After a 408, 413 or 503 the rest of the body may be unread: close, not drain it.
-        closing = [(b"connection", b"close")] if status in (408, 413, 503) else []
+        closing = [(b"connection", b"close")] if status in BODY_LEFT_UNREAD else []
         if status == 503:
             closing.append((b"retry-after", self.retry_after))
         await send_json(send, status, content, [*closing, *outcome.headers])
@@ -145,7 +147,7 @@ class Receiver:
         content = outcome.content
         if outcome.rejected is not None:
             count_rejection(name, outcome.rejected)
-        if outcome.budget is None or self.rejection_log.admit(name, outcome.budget):
+        if outcome.budget is None or self.rejection_log.admit((name, outcome.budget)):
             log_delivery(
                 endpoint=name,
                 event=outcome.event,
@@ -166,7 +168,7 @@ class Receiver:
         if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
             rejection = Rejection(403, f"Deliveries from {client} are not accepted here.")
             return await self._reject(request, rejection, 0)
-        declared = _content_length(request.headers)
+        declared = declared_length(request.headers.get("content-length"))
         if declared is not None and declared > self.max_body:
             return await self._reject(request, self._too_large(), declared)
         if not hold.admits(declared or 0):
@@ -309,8 +311,7 @@ class Receiver:
     ) -> _Outcome:
         """The 429 for a client over the reject limit, for a request rejected as `rejection`."""
         retry = (b"retry-after", retry_after_header(wait).encode())
-        # A body too large is left unread, as with 413: the connection closes.
-        closing = ((b"connection", b"close"),) if rejection.status in (408, 413, 503) else ()
+        closing = ((b"connection", b"close"),) if rejection.status in BODY_LEFT_UNREAD else ()
         limited = (
             f"This address sent {self.limiter.limit} rejected requests within "
             f"{REJECT_WINDOW:g}s: hookd answers its further rejected requests 429 and keeps no "
@@ -364,10 +365,3 @@ def _forwarded_for(headers: Headers) -> str | None:
     after one the client sent (RFC 9110 5.3), and the rightmost hops are the trusted ones."""
     hops = [value for name, value in headers.items_raw() if name.lower() == "x-forwarded-for"]
     return ", ".join(hops) if hops else None
-
-
-def _content_length(headers: Headers) -> int | None:
-    value = headers.get("content-length")
-    if value is None or not value.isdigit():
-        return None
-    return int(value)
