@@ -25,6 +25,7 @@ import os
 from collections.abc import Callable
 
 from hookd import procctl
+from hookd.core.procstat import stat_fields
 from hookd.store.database_url import url_secrets
 
 # /proc/PID/stat fields (proc(5)), counted from 1: where argv and the environment lie.
@@ -69,11 +70,9 @@ def _memory_layout() -> tuple[int, int, int, int] | None:
             text = stat.read()
     except OSError:
         return None
-    # Field 2 (the command's name) is in parentheses and may hold spaces and parentheses.
-    fields = text.rsplit(b")", 1)[-1].split()
-    first = _ARG_START - 3  # fields[0] is field 3
     try:
-        values = [int(value) for value in fields[first : first + 4]]
+        fields = stat_fields(text.decode("latin-1"))
+        values = [int(value) for value in fields[_ARG_START - 1 : _ARG_START + 3]]
     except ValueError:
         return None
     if len(values) != 4 or not all(values):

@@ -19,25 +19,31 @@ class ProcStat:
     started: int
 
 
-def parse_stat(line: str) -> ProcStat:
-    """The fields of one /proc/PID/stat line; ValueError if it is not one.
+def stat_fields(line: str) -> list[str]:
+    """The fields of one /proc/PID/stat line in order (field N at index N - 1); ValueError
+    if it is not one.
 
     The command name (field 2) is in parentheses and may itself hold spaces and `)`, so
     the fields after it are found from its last `)`."""
     opened, closed = line.find("("), line.rfind(")")
     if opened < 1 or closed < opened:
         raise ValueError(f"not a /proc/PID/stat line: {line[:80]!r}")
-    rest = line[closed + 2 :].split()
-    if len(rest) < 20:
+    return [line[:opened].strip(), line[opened + 1 : closed], *line[closed + 2 :].split()]
+
+
+def parse_stat(line: str) -> ProcStat:
+    """The fields of one /proc/PID/stat line that hookd uses; ValueError if it is not one."""
+    fields = stat_fields(line)
+    if len(fields) < 22:
         raise ValueError(f"not a /proc/PID/stat line: {line[:80]!r}")
-    # After the name: state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-    # cmajflt utime stime cutime cstime priority nice num_threads itrealvalue starttime.
+    # state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime
+    # cutime cstime priority nice num_threads itrealvalue starttime: fields 3 to 22.
     return ProcStat(
-        pid=int(line[:opened]),
-        name=line[opened + 1 : closed],
-        state=rest[0],
-        ppid=int(rest[1]),
-        pgid=int(rest[2]),
-        sid=int(rest[3]),
-        started=int(rest[19]),
+        pid=int(fields[0]),
+        name=fields[1],
+        state=fields[2],
+        ppid=int(fields[3]),
+        pgid=int(fields[4]),
+        sid=int(fields[5]),
+        started=int(fields[21]),
     )
