@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,7 @@ from hookd.actions.containment import TAG_VARIABLE, read_stat
 from hookd.actions.job_processes import MACHINE, JobProcesses, end_earlier_attempts
 from hookd.actions.process import ProcessResult, run_process
 from hookd.store.records import JobProcess
+from leftovers import kill_living, living, marker
 
 pytestmark = pytest.mark.anyio
 
@@ -43,35 +43,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def marker() -> str:
-    """A `sleep` duration no other process on the machine has in its command line."""
-    return f"300.{uuid.uuid4().int % 10**9:09d}"
-
-
-def living(text: str) -> list[int]:
-    """Pids of processes (not zombies) whose command line holds `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if text.encode() in (entry / "cmdline").read_bytes():
-                stat = read_stat(int(entry.name))
-                if stat is not None and stat.state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 @pytest.fixture
 def cleanup() -> Iterator[list[str]]:
     """Markers whose processes the test kills at the end, whatever happened."""
     markers: list[str] = []
     yield markers
-    for text in markers:
-        for pid in living(text):
-            os.kill(pid, signal.SIGKILL)
+    kill_living(markers)
 
 
 async def run(

@@ -12,7 +12,6 @@ import re
 import signal
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 from hookd.actions import containment
 from hookd.actions.job_processes import NO_PROC_NOTE, JobProcesses
 from hookd.actions.process import KILL_GRACE, ProcessResult, run_process
+from leftovers import kill_living, living, marker
 
 pytestmark = pytest.mark.anyio
 DEADLINE = KILL_GRACE + 20
@@ -43,24 +43,6 @@ def no_proc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_pidfd: None) -> 
     assert not containment.proc_available()
 
 
-def marker() -> str:
-    return f"300.{uuid.uuid4().int % 10**9:09d}"
-
-
-def living(text: str) -> list[int]:
-    """Pids of processes (not zombies) whose command line holds `text`, from the real /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def gone(text: str) -> bool:
     deadline = time.monotonic() + DEADLINE
     while living(text):
@@ -74,9 +56,7 @@ def gone(text: str) -> bool:
 def cleanup() -> Iterator[list[str]]:
     markers: list[str] = []
     yield markers
-    for text in markers:
-        for pid in living(text):
-            os.kill(pid, signal.SIGKILL)
+    kill_living(markers)
 
 
 async def run(

@@ -7,7 +7,6 @@ after `kill -9` of hookd the retry starts only once the first attempt's processe
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ import pytest
 
 from conftest import LiveServer, run_hookd, start_server, write_config
 from hookd.actions.containment import read_stat
+from leftovers import kill_living, living, marker
 
 HOSTILE_BRANCH = "refs/heads/--upload-pack=touch${IFS}pwned;"
 
@@ -125,27 +125,6 @@ def logs(server: LiveServer, job: dict[str, Any]) -> str:
     return deliveries.hookd_output(server, "logs", job["id"]).decode()
 
 
-def marker() -> str:
-    """A `sleep` duration no other process on the machine has in its command line."""
-    return f"300.{uuid.uuid4().int % 10**9:09d}"
-
-
-def living(text: str) -> list[int]:
-    """Pids of processes (zombies aside) whose command line holds `text`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            held = text.encode() in (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        stat = read_stat(int(entry.name))
-        if held and stat is not None and stat.state != "Z":
-            found.append(int(entry.name))
-    return found
-
-
 def zombies_of(pid: int) -> list[int]:
     stats = (
         read_stat(int(entry.name)) for entry in Path("/proc").iterdir() if entry.name.isdigit()
@@ -158,9 +137,7 @@ def markers() -> Iterator[list[str]]:
     """Markers whose processes are killed after the test, whatever happened."""
     made: list[str] = []
     yield made
-    for text in made:
-        for pid in living(text):
-            os.kill(pid, signal.SIGKILL)
+    kill_living(made)
 
 
 # --- options --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import pytest
 
 from conftest import LiveServer, write_config
 from hookd.actions.job_processes import NO_PROC_NOTE
+from leftovers import living, marker
 
 CONFIG = """
 server:
@@ -93,23 +94,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-def marker() -> str:
-    return f"300.{uuid.uuid4().int % 10**9:09d}"
-
-
-def living(text: str) -> bool:
-    """Whether a process (not a zombie) with `text` in its command line is running."""
-    for entry in Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit() or text.encode() not in (entry / "cmdline").read_bytes():
-                continue
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def run(server: LiveServer, event: str, payload: dict[str, object]) -> tuple[dict, str]:
