@@ -117,6 +117,13 @@ def guarded(delivery: Delivery) -> ReplayGuard:
     return ReplayGuard(hashlib.sha256(delivery.body).digest(), WINDOW)
 
 
+BODY_SHA = hashlib.sha256(b'{"captured":true}').digest()
+
+
+def sha(delivery: Delivery) -> bytes:
+    return hashlib.sha256(delivery.body).digest()
+
+
 def same_body(delivery_id: str | None, *, endpoint: str = "github") -> Delivery:
     """One body under any delivery id: a captured delivery sent again."""
     return replace(make_delivery(delivery_id, endpoint=endpoint), body=b'{"captured":true}')
@@ -267,6 +274,28 @@ async def test_an_identical_body_is_accepted_again_once_the_window_passed(store:
         store, same_body("d-3"), at=later + timedelta(hours=1), guard=guarded(same_body("d-3"))
     )
     assert (third.status, third.id, third.delivery) == ("duplicate", second.id, "d-2")
+
+
+async def test_a_wider_window_asked_later_still_finds_an_older_body(store: Store) -> None:
+    hour = timedelta(hours=1)
+    first = await record(store, same_body("d-1"), guard=ReplayGuard(BODY_SHA, hour))
+    other = replace(make_delivery("d-2"), body=b'{"other":true}')
+    later = T0 + 2 * hour  # a narrow window has let the first body go by now
+    await record(store, other, at=later, guard=ReplayGuard(sha(other), hour))
+    again = await record(store, same_body("d-3"), at=later, guard=guarded(same_body("d-3")))
+    assert (again.status, again.id) == ("duplicate", first.id)
+
+
+async def test_a_receiver_sees_a_body_another_accepted_after_it_began(
+    open_store: OpenStore,
+) -> None:
+    one, two = await open_store(), await open_store()
+    for receiver, name in ((one, "warm-1"), (two, "warm-2")):  # both have checked bodies
+        warm = replace(make_delivery(name), body=name.encode())
+        await record(receiver, warm, guard=ReplayGuard(sha(warm), WINDOW))
+    first = await record(two, same_body("d-1"), guard=guarded(same_body("d-1")))
+    again = await record(one, same_body("d-2"), guard=guarded(same_body("d-2")))
+    assert (again.status, again.id) == ("duplicate", first.id)
 
 
 async def test_bodies_are_compared_per_endpoint_and_only_when_guarded(store: Store) -> None:

@@ -39,6 +39,7 @@ from hookd.store.records import (
     RejectedRequest,
     ReplayGuard,
 )
+from hookd.store.replay_index import ReplayIndex
 from hookd.store.sqlite_health import IntegrityCheck, check_free_space
 from hookd.store.wakeups import Wakeups
 from hookd.store.writer import Writer, connect_wal
@@ -66,7 +67,8 @@ class SqliteStore:
 
     def __init__(self, url: str) -> None:
         self.path, self._timeout = sqlite_path(url)
-        self._writer = Writer(self._connect)
+        self._replay_index = ReplayIndex()
+        self._writer = Writer(self._connect, on_rollback=self._replay_index.forget)
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="hookd-sqlite-read")
         self._opened = False
@@ -152,8 +154,9 @@ class SqliteStore:
 
         def operation(connection: sqlite3.Connection) -> Recorded:
             return sql.insert_delivery(
-                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
-            )
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of,
+                guard and sql.Guarded(guard, self._replay_index),
+            )  # fmt: skip
 
         try:
             recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)

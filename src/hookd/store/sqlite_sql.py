@@ -4,7 +4,8 @@ to it (the writer's inside its transaction, or a reader's)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ from hookd.store.records import (
     iso,
     parse_iso,
 )
+from hookd.store.replay_index import ReplayIndex
+from hookd.store.replay_index import Row as IndexRow
 
 _INSERT_DELIVERY = """
 INSERT INTO deliveries (id, delivery, endpoint, forge, event, forge_event, action, repository,
@@ -57,28 +60,30 @@ def insert_delivery(
     trace_json: str,
     jobs: Sequence[NewJob],
     replay_of: str | None,
-    guard: ReplayGuard | None = None,
+    guarded: Guarded | None = None,
 ) -> Recorded:
     """Store a delivery and its jobs; or a duplicate row if its endpoint accepted its forge
-    id before; or nothing if (with `guard`) it accepted its body within the guard's window
+    id before; or nothing if (with a guard) it accepted its body within the guard's window
     under another id. The writer's transaction holds the write lock throughout, so the
     checks cannot race."""
-    guard = guard if replay_of is None else None
-    if guard is not None:
-        first = _first_with_body(connection, delivery.endpoint, guard, received_at)
+    guarded = guarded if replay_of is None else None
+    if guarded is not None:
+        first = _first_with_body(connection, delivery.endpoint, guarded, received_at)
         if first is not None:  # a redelivery, if its id was seen too: that is recorded
             original = _first_with_id(connection, delivery)
             if original is None:
                 return first
             return _insert_duplicate(connection, delivery, received_at, remote_addr, original)
     recorded = _insert(connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of)
-    if guard is not None and recorded.status == "accepted":
-        # Takes over the row of an identical body whose window has passed.
-        connection.execute(
-            "INSERT OR REPLACE INTO body_digests (endpoint, sha256, delivery_id, received_at) "
+    if guarded is not None and recorded.status == "accepted":
+        sha256 = guarded.guard.sha256
+        cursor = connection.execute(
+            "INSERT INTO body_digests (endpoint, sha256, delivery_id, received_at) "
             "VALUES (?, ?, ?, ?)",
-            (delivery.endpoint, guard.sha256, recorded.id, iso(received_at)),
+            (delivery.endpoint, sha256, recorded.id, iso(received_at)),
         )
+        assert cursor.lastrowid is not None
+        guarded.index.add(delivery.endpoint, sha256, cursor.lastrowid, received_at.timestamp())
     return recorded
 
 
@@ -144,18 +149,56 @@ def _first_with_id(connection: sqlite3.Connection, delivery: Delivery) -> Record
     return None if row is None else Recorded(row[0], "duplicate", delivery=delivery.delivery_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """A delivery's replay guard, with the writer's index of the bodies accepted lately."""
+
+    guard: ReplayGuard
+    index: ReplayIndex
+
+
 def _first_with_body(
-    connection: sqlite3.Connection, endpoint: str, guard: ReplayGuard, received_at: datetime
+    connection: sqlite3.Connection, endpoint: str, guarded: Guarded, received_at: datetime
 ) -> Recorded | None:
     """The delivery the endpoint accepted with this body within the guard's window."""
+    guard, index = guarded.guard, guarded.index
+    since = received_at - guard.window
+    if index.needs_load(since.timestamp()):
+        last = connection.execute("SELECT coalesce(max(seq), 0) FROM body_digests").fetchone()
+        rows = connection.execute(_DIGESTS_SINCE, (iso(since),))
+        index.load(_index_rows(rows), since.timestamp(), last[0])
+    else:
+        index.extend(_index_rows(connection.execute(_DIGESTS_AFTER, (index.read_to(),))))
+    index.keep(guard.window.total_seconds())
+    seq = index.find(endpoint, guard.sha256)
+    if seq is None:
+        return None
     row = connection.execute(
         "SELECT d.id, d.delivery FROM body_digests b JOIN deliveries d ON d.id = b.delivery_id "
-        "WHERE b.endpoint = ? AND b.sha256 = ? AND b.received_at >= ?",
-        (endpoint, guard.sha256, iso(received_at - guard.window)),
+        "WHERE b.seq = ? AND b.endpoint = ? AND b.sha256 = ? AND b.received_at >= ?",
+        (seq, endpoint, guard.sha256, iso(since)),
     ).fetchone()
     if row is None:
         return None
     return Recorded(row[0], "duplicate", delivery=row[1], same_body=True)
+
+
+_DIGESTS_SINCE = (
+    "SELECT seq, endpoint, sha256, received_at FROM body_digests WHERE received_at >= ? "
+    "ORDER BY seq"
+)
+_DIGESTS_AFTER = (
+    "SELECT seq, endpoint, sha256, received_at FROM body_digests WHERE seq > ? ORDER BY seq"
+)
+
+
+def _index_rows(rows: Iterable[tuple[int, str, bytes, str]]) -> Iterator[IndexRow]:
+    for seq, endpoint, sha256, received in rows:
+        yield seq, endpoint, sha256, _epoch(received)
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
 
 def _insert_duplicate(
@@ -351,8 +394,16 @@ DELETE FROM deliveries WHERE id IN (
 """
 
 
+_PRUNE_DIGESTS = """
+DELETE FROM body_digests WHERE seq IN (
+    SELECT seq FROM body_digests WHERE received_at < ? ORDER BY received_at LIMIT ?)
+"""
+
+
 def prune_batch(connection: sqlite3.Connection, before: datetime, limit: int) -> int:
-    """Delete at most `limit` deliveries received before `before`; return how many went."""
+    """Delete at most `limit` deliveries received before `before`, and as many body digests
+    (see 0011_body_digest_log.sql); return how many deliveries went."""
+    connection.execute(_PRUNE_DIGESTS, (iso(before), limit))
     return connection.execute(_PRUNE, (iso(before), limit)).rowcount
 
 

@@ -80,8 +80,15 @@ class Writer:
     (say, a constraint) does not undo the others in its batch. Start and use it on one event
     loop; a call from another loop is handed over to it."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        on_rollback: Callable[[], None] = lambda: None,
+    ) -> None:
         self._connect = connect
+        # Told whenever a transaction is rolled back whole: what the batch's operations
+        # remembered of their writes outside the database is then wrong.
+        self._on_rollback = on_rollback
         self._busy_timeout_ms = 0
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="hookd-sqlite-writer")
         self._connection: sqlite3.Connection | None = None
@@ -209,6 +216,7 @@ class Writer:
                 outcomes = await self._run(connection, batch, guarded=False)
             except _WriteFailed:
                 connection.execute("ROLLBACK")
+                self._on_rollback()
                 await self._begin(connection)
                 outcomes = await self._run(connection, batch, guarded=True)
             if all(map(_needs_no_sync, batch)):
@@ -305,6 +313,7 @@ class Writer:
     async def _begin(self, connection: sqlite3.Connection) -> None:
         if connection.in_transaction:  # left open by a batch cancelled mid-way
             connection.execute("ROLLBACK")
+            self._on_rollback()
         try:
             connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -313,6 +322,7 @@ class Writer:
             await self._on_thread(_begin_waiting, connection, self._busy_timeout_ms)
 
     async def _roll_back(self, connection: sqlite3.Connection) -> None:
+        self._on_rollback()
         try:
             if connection.in_transaction:
                 await self._on_thread(connection.execute, "ROLLBACK")
