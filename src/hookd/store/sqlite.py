@@ -151,12 +151,12 @@ class SqliteStore:
         guard: ReplayGuard | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
+        guarded = None if guard is None else sql.Guarded(guard, self._replay_index)
 
         def operation(connection: sqlite3.Connection) -> Recorded:
             return sql.insert_delivery(
-                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of,
-                guard and sql.Guarded(guard, self._replay_index),
-            )  # fmt: skip
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guarded
+            )
 
         try:
             recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
