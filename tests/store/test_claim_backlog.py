@@ -15,9 +15,9 @@ from test_store_contract import LEASE, T0, record
 
 from hookd.store import jobs, store_for
 from hookd.store.postgres_connect import connect
-from hookd.store.steps import run_postgres, run_sqlite
 from hookd.store.postgres_url import parse_url
 from hookd.store.records import NewJob
+from hookd.store.steps import run_postgres, run_sqlite
 
 pytestmark = pytest.mark.anyio
 SMALL, LARGE = 10, 3000

@@ -16,6 +16,7 @@ from hookd.store.dialect import DIALECTS, POSTGRESQL, SQLITE, Dialect
 @dataclass(frozen=True, slots=True)
 class Query:
     name: str
+    template: str
     texts: dict[str, str]
 
     def sql(self, dialect: Dialect) -> str:
@@ -24,7 +25,7 @@ class Query:
 
 def query(name: str, template: str, *, only: Dialect | None = None) -> Query:
     dialects = [only] if only is not None else list(DIALECTS.values())
-    return Query(name, {dialect.name: dialect.render(template) for dialect in dialects})
+    return Query(name, template, {d.name: d.render(template) for d in dialects})
 
 
 # -- Jobs -------------------------------------------------------------------------------
