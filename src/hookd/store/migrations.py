@@ -69,7 +69,8 @@ def migrate_sqlite(connection: sqlite3.Connection) -> int:
     for migration in _pending("sqlite", applied):
         for statement in migration.statements():
             connection.execute(statement)
-        connection.execute(q.MARK_APPLIED.sql(SQLITE), _mark(migration, SQLITE))
+        mark = q.MARK_APPLIED.statement(SQLITE)
+        connection.execute(mark.text, mark.args(_mark(migration)))
         applied.add(migration.version)
     return max(applied, default=0)
 
@@ -86,7 +87,7 @@ async def migrate_postgres(connection: Connection) -> int:
         async with connection.transaction():
             for statement in migration.statements():
                 await connection.execute(statement.encode())
-            await connection.execute(q.MARK_APPLIED.sql(POSTGRESQL), _mark(migration, POSTGRESQL))
+            await connection.execute(q.MARK_APPLIED.sql(POSTGRESQL), _mark(migration))
         applied.add(migration.version)
     return max(applied, default=0)
 
@@ -95,9 +96,5 @@ def _pending(backend: str, applied: set[int]) -> list[Migration]:
     return [m for m in migrations(backend) if m.version not in applied]
 
 
-def _mark(migration: Migration, dialect: Dialect) -> dict[str, object]:
-    return dict(
-        dialect.bind(
-            {"version": migration.version, "name": migration.name, "at": datetime.now(UTC)}
-        )
-    )
+def _mark(migration: Migration) -> dict[str, object]:
+    return {"version": migration.version, "name": migration.name, "at": datetime.now(UTC)}

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hookd.store.dialect import DIALECTS, POSTGRESQL, SQLITE, Dialect
+from hookd.store.dialect import DIALECTS, POSTGRESQL, SQLITE, Dialect, Statement
 
 
 @dataclass(frozen=True, slots=True)
 class Query:
     name: str
     template: str
-    texts: dict[str, str]
+    texts: dict[str, Statement]
+
+    def statement(self, dialect: Dialect) -> Statement:
+        return self.texts[dialect.name]
 
     def sql(self, dialect: Dialect) -> str:
-        return self.texts[dialect.name]
+        return self.texts[dialect.name].text
 
 
 def query(name: str, template: str, *, only: Dialect | None = None) -> Query:

@@ -134,7 +134,8 @@ class SqliteStore:
         the room on the disk (when short, the writer empties its WAL, if it can, to make
         some) and the integrity check when due (see `hookd.store.sqlite_health`)."""
         at = datetime.now(UTC).isoformat()
-        await self._write(lambda connection: connection.execute(q.PROBE.sql(SQLITE), {"at": at}))
+        probe = q.PROBE.statement(SQLITE)
+        await self._write(lambda connection: connection.execute(probe.text, probe.args({"at": at})))
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._readers, check_free_space, self.path)

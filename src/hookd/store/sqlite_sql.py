@@ -30,8 +30,8 @@ from hookd.store.steps import Row, run_sqlite
 
 BLOB_PIECE = 1024 * 1024
 
-_INSERT_DELIVERY = q.INSERT_DELIVERY.sql(SQLITE)
-_REPLACE_BODY_DIGEST = q.REPLACE_BODY_DIGEST.sql(SQLITE)
+_INSERT_DELIVERY = q.INSERT_DELIVERY.statement(SQLITE)
+_REPLACE_BODY_DIGEST = q.REPLACE_BODY_DIGEST.statement(SQLITE)
 
 
 def insert_delivery(
@@ -63,15 +63,13 @@ def insert_delivery(
         connection, delivery, received_at, remote_addr, trace_json, jobs_to_make, replay_of
     )
     if guard is not None and recorded.status == DeliveryStatus.ACCEPTED:
-        connection.execute(
-            _REPLACE_BODY_DIGEST,
-            {
-                "endpoint": delivery.endpoint,
-                "sha256": guard.sha256,
-                "delivery_id": recorded.id,
-                "at": iso(received_at),
-            },
-        )
+        digest = {
+            "endpoint": delivery.endpoint,
+            "sha256": guard.sha256,
+            "delivery_id": recorded.id,
+            "at": iso(received_at),
+        }
+        connection.execute(_REPLACE_BODY_DIGEST.text, _REPLACE_BODY_DIGEST.args(digest))
     return recorded
 
 
@@ -96,7 +94,7 @@ def _insert(
     large = len(delivery.body) > BLOB_PIECE
     if large:
         values["body"] = None
-    cursor = connection.execute(_INSERT_DELIVERY, values)
+    cursor = connection.execute(_INSERT_DELIVERY.text, _INSERT_DELIVERY.args(values))
     if cursor.rowcount == 0:
         original = run_sqlite(connection, deliveries.first_with_id(delivery))
         if original is None:
@@ -122,7 +120,8 @@ def _duplicate(
 
 
 def _write_blob(connection: sqlite3.Connection, rowid: int, body: Body) -> None:
-    connection.execute(q.SIZE_BODY.sql(SQLITE), {"size": len(body), "rowid": rowid})
+    sizing = q.SIZE_BODY.statement(SQLITE)
+    connection.execute(sizing.text, sizing.args({"size": len(body), "rowid": rowid}))
     view = memoryview(body)
     with connection.blobopen("deliveries", "body", rowid) as blob:
         for start in range(0, len(view), BLOB_PIECE):
@@ -155,7 +154,8 @@ def _body(connection: sqlite3.Connection, row: Row, delivery_id: str) -> Body | 
     if row["body"] is not None or size is None:
         body: Body | None = row["body"]
         return body
-    located = connection.execute(q.BODY_ROWID.sql(SQLITE), {"id": delivery_id}).fetchone()
+    rowid = q.BODY_ROWID.statement(SQLITE)
+    located = connection.execute(rowid.text, rowid.args({"id": delivery_id})).fetchone()
     if located is None:  # pruned since its row was read
         raise NotFound(f"no delivery {delivery_id}")
     found = bytearray(size)

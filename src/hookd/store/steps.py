@@ -68,13 +68,16 @@ def run_sqlite(connection: sqlite3.Connection, steps: Steps[T]) -> T:
 
 
 def _sqlite_step(connection: sqlite3.Connection, step: Step) -> Any:
-    text = step.query.sql(SQLITE) if isinstance(step.query, Query) else SQLITE.render(step.query)
+    if isinstance(step.query, Query):
+        statement = step.query.statement(SQLITE)
+    else:
+        statement = SQLITE.render(step.query)
     if step.fetch == "many":
         assert isinstance(step.params, Sequence)
-        connection.executemany(text, [SQLITE.bind(params) for params in step.params])
+        connection.executemany(statement.text, [statement.args(one) for one in step.params])
         return None
     assert isinstance(step.params, Mapping)
-    cursor = connection.execute(text, SQLITE.bind(step.params))
+    cursor = connection.execute(statement.text, statement.args(step.params))
     if step.fetch == "one":
         return cursor.fetchone()
     if step.fetch == "all":
@@ -97,7 +100,7 @@ async def _postgres_step(connection: Connection, step: Step) -> Any:
     if isinstance(step.query, Query):
         text = step.query.sql(POSTGRESQL)
     else:
-        text = POSTGRESQL.render(step.query)
+        text = POSTGRESQL.render(step.query).text
     if step.fetch == "many":
         assert isinstance(step.params, Sequence)
         async with connection.cursor() as cursor:
