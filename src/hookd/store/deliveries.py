@@ -79,21 +79,12 @@ def insert_duplicate(
     delivery: Delivery, received_at: datetime, remote_addr: str | None, original: Recorded
 ) -> Steps[Recorded]:
     yield count(
-        q.INSERT_DUPLICATE,
-        id=new_id(),
-        delivery=delivery.delivery_id,
-        endpoint=delivery.endpoint,
-        forge=delivery.forge,
-        event=delivery.event,
-        forge_event=delivery.forge_event,
-        action=delivery.action,
-        repository=delivery.repository,
-        at=received_at,
-        remote_addr=remote_addr,
-        size=len(delivery.body),
-        content_type=delivery.content_type,
-        duplicate_of=original.id,
-    )
+        q.INSERT_DUPLICATE, id=new_id(), delivery=delivery.delivery_id,
+        endpoint=delivery.endpoint, forge=delivery.forge, event=delivery.event,
+        forge_event=delivery.forge_event, action=delivery.action,
+        repository=delivery.repository, at=received_at, remote_addr=remote_addr,
+        size=len(delivery.body), content_type=delivery.content_type, duplicate_of=original.id,
+    )  # fmt: skip
     return original
 
 

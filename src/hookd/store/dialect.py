@@ -32,10 +32,11 @@ class Statement:
         """`params` as the driver binds them: for SQLite in order, moments as ISO text."""
         if not self.names:
             return params
-        return [
-            iso(value) if value.__class__ is datetime else value
-            for value in [params[name] for name in self.names]
-        ]
+        values = [params[name] for name in self.names]
+        for number, value in enumerate(values):
+            if value.__class__ is datetime:
+                values[number] = iso(value)
+        return values
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,25 +58,15 @@ def renew(job_id: str, worker: str, until: datetime) -> Steps[Lease]:
 def finish(job_id: str, worker: str, outcome: JobOutcome, now: datetime) -> Steps[bool]:
     if outcome.retry_at is not None:
         changed = yield count(
-            q.RETRY_LATER,
-            run_after=outcome.retry_at,
-            exit_code=outcome.exit_code,
-            error=outcome.error,
-            given_back=0 if outcome.count_attempt else 1,
-            id=job_id,
+            q.RETRY_LATER, run_after=outcome.retry_at, exit_code=outcome.exit_code,
+            error=outcome.error, given_back=0 if outcome.count_attempt else 1, id=job_id,
             worker=worker,
-        )
+        )  # fmt: skip
     else:
         changed = yield count(
-            q.FINISH,
-            status=outcome.status,
-            exit_code=outcome.exit_code,
-            error=outcome.error,
-            result=outcome.result,
-            now=now,
-            id=job_id,
-            worker=worker,
-        )
+            q.FINISH, status=outcome.status, exit_code=outcome.exit_code, error=outcome.error,
+            result=outcome.result, now=now, id=job_id, worker=worker,
+        )  # fmt: skip
     return bool(changed == 1)
 
 
@@ -136,17 +126,10 @@ def insert_job(delivery_id: str, job: NewJob, at: datetime | str) -> Steps[str]:
         if job.cancel_in_progress:
             yield count(q.STOP_IN_GROUP, group=group)
     yield count(
-        q.INSERT_JOB,
-        id=job_id,
-        delivery_id=delivery_id,
-        hook=job.hook,
-        status=job.status,
-        max_attempts=job.max_attempts,
-        error=job.error,
-        group=group,
-        at=at,
+        q.INSERT_JOB, id=job_id, delivery_id=delivery_id, hook=job.hook, status=job.status,
+        max_attempts=job.max_attempts, error=job.error, group=group, at=at,
         finished=at if job.status != JobStatus.QUEUED else None,
-    )
+    )  # fmt: skip
     return job_id
 
 
@@ -176,14 +159,9 @@ def read_log(job_id: str, offset: int) -> Steps[bytes]:
 
 def record_process(job_id: str, process: JobProcess) -> Steps[None]:
     yield count(
-        q.RECORD_PROCESS,
-        id=job_id,
-        attempt=process.attempt,
-        machine=process.machine,
-        tag=process.tag,
-        pid=process.pid,
-        started=process.started,
-    )
+        q.RECORD_PROCESS, id=job_id, attempt=process.attempt, machine=process.machine,
+        tag=process.tag, pid=process.pid, started=process.started,
+    )  # fmt: skip
 
 
 def processes(job_id: str) -> Steps[list[JobProcess]]:

@@ -50,15 +50,9 @@ async def insert_delivery(
     for _ in range(CLAIM_TRIES):
         try:
             return await _record(
-                connection,
-                delivery,
-                received_at,
-                remote_addr,
-                trace_json,
-                jobs_to_make,
-                replay_of,
-                guard,
-            )
+                connection, delivery, received_at, remote_addr, trace_json, jobs_to_make,
+                replay_of, guard,
+            )  # fmt: skip
         except psycopg.errors.UniqueViolation as exc:
             if guard is None or exc.diag.constraint_name != "body_digests_pkey":
                 raise
@@ -66,14 +60,9 @@ async def insert_delivery(
         duplicate = await run_postgres(connection, steps)
         if duplicate is not None:
             return duplicate
-        await connection.execute(
-            q.EXPIRE_DIGEST.sql(POSTGRESQL),
-            {
-                "endpoint": delivery.endpoint,
-                "sha256": guard.sha256,
-                "since": received_at - guard.window,
-            },
-        )
+        since = received_at - guard.window
+        expired = {"endpoint": delivery.endpoint, "sha256": guard.sha256, "since": since}
+        await connection.execute(q.EXPIRE_DIGEST.sql(POSTGRESQL), expired)
     raise StoreError(f"delivery {delivery.delivery_id}: its body's digest kept changing hands")
 
 

@@ -8,9 +8,8 @@ from enum import StrEnum
 from typing import Any, overload
 
 from hookd.core.delivery import Body
-from hookd.core.vocabulary import FINISHED_JOB_STATUSES, DeliveryStatus, JobStatus, values
-
-__all__ = ["DELIVERY_STATUSES", "FINISHED_JOB_STATUSES", "JOB_STATUSES"]
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES as FINISHED_JOB_STATUSES
+from hookd.core.vocabulary import DeliveryStatus, JobStatus, values
 
 # The names callers import from here, kept: the vocabulary (hookd.core.vocabulary) is the
 # one list of the states.

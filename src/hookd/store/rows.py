@@ -29,44 +29,27 @@ def json(value: Any, empty: Any = ()) -> Any:
 
 def job_record(row: Row) -> JobRecord:
     return JobRecord(
-        id=row["id"],
-        delivery_id=row["delivery_id"],
-        hook=row["hook"],
-        status=JobStatus(row["status"]),
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        exit_code=row["exit_code"],
-        error=row["error"],
-        result=row["result"],
-        concurrency_group=row["concurrency_group"],
+        id=row["id"], delivery_id=row["delivery_id"], hook=row["hook"],
+        status=JobStatus(row["status"]), attempts=row["attempts"],
+        max_attempts=row["max_attempts"], exit_code=row["exit_code"], error=row["error"],
+        result=row["result"], concurrency_group=row["concurrency_group"],
         queued_at=moment(row["queued_at"]) or datetime.now(UTC),
         run_after=moment(row["run_after"]) or datetime.now(UTC),
-        started_at=moment(row["started_at"]),
-        finished_at=moment(row["finished_at"]),
-        log_size=row["log_size"],
-        cancel_requested=bool(row["cancel_requested"]),
-    )
+        started_at=moment(row["started_at"]), finished_at=moment(row["finished_at"]),
+        log_size=row["log_size"], cancel_requested=bool(row["cancel_requested"]),
+    )  # fmt: skip
 
 
 def delivery_record(row: Row) -> DeliveryRecord:
     return DeliveryRecord(
-        id=row["id"],
-        delivery=row["delivery"],
-        endpoint=row["endpoint"],
-        forge=row["forge"],
-        event=row["event"],
-        action=row["action"],
-        repository=row["repository"],
+        id=row["id"], delivery=row["delivery"], endpoint=row["endpoint"], forge=row["forge"],
+        event=row["event"], action=row["action"], repository=row["repository"],
         received_at=moment(row["received_at"]) or datetime.now(UTC),
-        status=DeliveryStatus(row["status"]),
-        reason=row["reason"],
-        hooks=tuple(json(row["hooks"])),
-        jobs=tuple(json(row["jobs"])),
-        size=row["size"],
-        remote_addr=row["remote_addr"],
-        replay_of=row["replay_of"],
+        status=DeliveryStatus(row["status"]), reason=row["reason"],
+        hooks=tuple(json(row["hooks"])), jobs=tuple(json(row["jobs"])), size=row["size"],
+        remote_addr=row["remote_addr"], replay_of=row["replay_of"],
         duplicate_of=row["duplicate_of"],
-    )
+    )  # fmt: skip
 
 
 def delivery_detail(row: Row, body: Body | None) -> DeliveryDetail:
@@ -82,9 +65,6 @@ def delivery_detail(row: Row, body: Body | None) -> DeliveryDetail:
 
 def job_process(row: Row) -> JobProcess:
     return JobProcess(
-        attempt=row["attempt"],
-        machine=row["machine"],
-        tag=row["tag"],
-        pid=row["pid"],
+        attempt=row["attempt"], machine=row["machine"], tag=row["tag"], pid=row["pid"],
         started=row["started"],
-    )
+    )  # fmt: skip

@@ -129,7 +129,14 @@ def _write_blob(connection: sqlite3.Connection, rowid: int, body: Body) -> None:
 
 
 def select_deliveries(connection: sqlite3.Connection, query: DeliveryQuery) -> list[DeliveryRecord]:
-    return run_sqlite(connection, deliveries.select_deliveries(query, probe_hook=True))
+    """The store's list of deliveries, on any connection (bench/bench_list_pages.py plans
+    it on its own): rows are read by name meanwhile."""
+    factory = connection.row_factory
+    connection.row_factory = sqlite3.Row
+    try:
+        return run_sqlite(connection, deliveries.select_deliveries(query, probe_hook=True))
+    finally:
+        connection.row_factory = factory
 
 
 def select_delivery(connection: sqlite3.Connection, delivery_id: str) -> DeliveryDetail:
