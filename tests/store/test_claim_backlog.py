@@ -13,11 +13,11 @@ from pg import postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 from psycopg import AsyncConnection
 from test_store_contract import LEASE, T0, record
 
-from hookd.store import sqlite_jobs, store_for
+from hookd.store import jobs, store_for
 from hookd.store.postgres_connect import connect
-from hookd.store.postgres_jobs import claim as postgres_claim
 from hookd.store.postgres_url import parse_url
 from hookd.store.records import NewJob
+from hookd.store.steps import run_postgres, run_sqlite
 
 pytestmark = pytest.mark.anyio
 SMALL, LARGE = 10, 3000
@@ -57,6 +57,7 @@ def _queue_more(connection: sqlite3.Connection, count: int) -> None:
 def _sqlite_claim_steps(path: Path, backlog: int) -> int:
     """How many virtual machine steps SQLite takes to claim the first due job."""
     connection = sqlite3.connect(path, isolation_level=None)
+    connection.row_factory = sqlite3.Row
     try:
         _queue_more(connection, backlog)
         steps = 0
@@ -68,7 +69,7 @@ def _sqlite_claim_steps(path: Path, backlog: int) -> int:
 
         connection.execute("BEGIN IMMEDIATE")
         connection.set_progress_handler(count, 1)
-        job = sqlite_jobs.claim(connection, "w1", T0, LEASE)
+        job = run_sqlite(connection, jobs.claim("w1", T0, LEASE, recheck=False))
         connection.set_progress_handler(None, 1)
         connection.execute("ROLLBACK")
     finally:
@@ -112,7 +113,7 @@ async def test_postgresql_claim_reads_a_handful_of_rows_with_thousands_queued(
         await connection.commit()
         async with connection.transaction(force_rollback=True):
             before = await _rows_read(connection)
-            job = await postgres_claim(connection, "w1", T0, LEASE)
+            job = await run_postgres(connection, jobs.claim("w1", T0, LEASE, recheck=True))
             after = await _rows_read(connection)
     assert job is not None and job.id == first.job_ids[0]
     scanned, fetched = (later - earlier for later, earlier in zip(after, before, strict=True))
@@ -127,4 +128,4 @@ async def _rows_read(connection: AsyncConnection[Any]) -> tuple[int, int]:
     )
     row = await cursor.fetchone()
     assert row is not None
-    return row[0], row[1]
+    return row["seq_tup_read"], row["idx_tup_fetch"]

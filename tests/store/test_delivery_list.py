@@ -13,7 +13,7 @@ from typing import TypeVar
 import pytest
 
 from hookd.core.delivery import Delivery
-from hookd.store import sqlite_sql
+from hookd.store import deliveries
 from hookd.store.records import DeliveryQuery, NewJob
 from hookd.store.sqlite import SqliteStore
 
@@ -82,7 +82,7 @@ def test_a_time_range_finds_deliveries_whose_id_was_made_after_they_arrived(
 def test_the_hook_filter_finds_the_same_deliveries_either_way(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe: int
 ) -> None:
-    monkeypatch.setattr(sqlite_sql, "HOOK_PROBE", probe)
+    monkeypatch.setattr(deliveries, "HOOK_PROBE", probe)
 
     async def work(store: SqliteStore) -> tuple[list[str], list[str], list[str]]:
         hooks = [("deploy",), (), ("deploy", "notify"), ("notify",), ("deploy",)]

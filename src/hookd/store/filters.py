@@ -1,5 +1,4 @@
-"""The WHERE clauses both backends build from a list query, written once: each backend
-passes its placeholder (`?` or `%s`) and how it binds a moment."""
+"""The WHERE clauses of the list queries (`hookd.store.queries`), with `:name` parameters."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from typing import Any
 from hookd.store.ids import ALPHABET
 from hookd.store.records import DeliveryQuery, JobQuery
 
-Clauses = tuple[list[str], list[Any]]
+Clauses = tuple[list[str], dict[str, Any]]
 
 # How much later than its `received_at` an id may have been made: the write queue's wait,
 # or a clock stepped back (ids never go back, so they run ahead until it catches up).
@@ -25,11 +24,11 @@ def id_floor(moment: datetime, slack: timedelta = timedelta(0)) -> str:
     return "".join(ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def delivery_filters(query: DeliveryQuery, mark: str, moment: Callable[[datetime], Any]) -> Clauses:
-    """Every filter of `query` but `hook` (each backend finds a hook's deliveries its own
-    way), on the table aliased `d`."""
+def delivery_filters(query: DeliveryQuery) -> Clauses:
+    """Every filter of `query` but `hook` (see `hookd.store.deliveries`), on the table
+    aliased `d`."""
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     for column, value in (
         ("endpoint", query.endpoint),
         ("event", query.event),
@@ -37,50 +36,45 @@ def delivery_filters(query: DeliveryQuery, mark: str, moment: Callable[[datetime
         ("repository", query.repository),
     ):
         if value is not None:
-            where.append(f"d.{column} = {mark}")
-            params.append(value)
+            where.append(f"d.{column} = :{column}")
+            params[column] = value
     # Ids are time-ordered and made after `received_at` is read, so a time range is also an
     # id range: the newest-first scan then starts and stops near the range instead of
     # reading every newer row. `received_at` still decides exactly.
     if query.since is not None:
-        where.append(f"d.received_at >= {mark} AND d.id >= {mark}")
-        params += [moment(query.since), id_floor(query.since)]
+        where.append("d.received_at >= :since AND d.id >= :since_id")
+        params.update(since=query.since, since_id=id_floor(query.since))
     if query.until is not None:
-        where.append(f"d.received_at < {mark} AND d.id < {mark}")
-        params += [moment(query.until), id_floor(query.until, ID_CLOCK_SLACK)]
-    _cursor(where, params, "d.id", query.before, query.after, mark)
+        where.append("d.received_at < :until AND d.id < :until_id")
+        params.update(until=query.until, until_id=id_floor(query.until, ID_CLOCK_SLACK))
+    _cursor(where, params, "d.id", query.before, query.after)
     return where, params
 
 
-def job_filters(query: JobQuery, mark: str) -> Clauses:
+def job_filters(query: JobQuery) -> Clauses:
     where: list[str] = []
-    params: list[Any] = []
+    params: dict[str, Any] = {}
     for column, value in (
         ("status", query.status),
         ("hook", query.hook),
         ("delivery_id", query.delivery_id),
     ):
         if value is not None:
-            where.append(f"{column} = {mark}")
-            params.append(value)
-    _cursor(where, params, "id", query.before, None, mark)
+            where.append(f"{column} = :{column}")
+            params[column] = value
+    _cursor(where, params, "id", query.before, None)
     return where, params
 
 
 def _cursor(
-    where: list[str],
-    params: list[Any],
-    column: str,
-    before: str | None,
-    after: str | None,
-    mark: str,
+    where: list[str], params: dict[str, Any], column: str, before: str | None, after: str | None
 ) -> None:
     if before is not None:
-        where.append(f"{column} < {mark}")
-        params.append(before)
+        where.append(f"{column} < :before")
+        params["before"] = before
     if after is not None:
-        where.append(f"{column} > {mark}")
-        params.append(after)
+        where.append(f"{column} > :after")
+        params["after"] = after
 
 
 def where_clause(where: list[str]) -> str:

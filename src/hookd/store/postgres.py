@@ -17,19 +17,20 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from hookd.core.delivery import Delivery
-from hookd.errors import StoreError
-from hookd.store import postgres_jobs as jobs_sql
+from hookd.errors import NotFound, StoreError
+from hookd.store import deliveries, jobs
 from hookd.store import postgres_record as record
-from hookd.store import postgres_sql as sql
-from hookd.store import sessions_sql
+from hookd.store import queries as q
+from hookd.store.dialect import POSTGRESQL
 from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
@@ -50,6 +51,8 @@ from hookd.store.records import (
     RejectedRequest,
     ReplayGuard,
 )
+from hookd.store.rows import delivery_detail
+from hookd.store.steps import Steps, run_postgres
 
 T = TypeVar("T")
 # The pool logs every failed reconnection attempt in several lines; unless the application
@@ -64,10 +67,6 @@ RECONNECT_SECONDS = 5.0
 # by a database restart is replaced, not used. Under load connections are rarely that idle.
 # Also the least time between two replacements of all the pool's connections.
 FRESH_SECONDS = 1.0
-_PROBE = (
-    "INSERT INTO readiness (id, probed_at) VALUES (1, now()) "
-    "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at"
-)
 
 
 class PostgresStore:
@@ -98,7 +97,7 @@ class PostgresStore:
             max_size=self.target.pool_size,
             timeout=self.target.timeout,
             reconnect_timeout=RECONNECT_SECONDS,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "row_factory": dict_row},
             name="hookd",
             open=False,
         )
@@ -201,16 +200,29 @@ class PostgresStore:
             self._notifier.poke()
         return result
 
+    async def _steps(
+        self, steps: Callable[[], Steps[T]], *, atomic: bool = False, notify: bool = False
+    ) -> T:
+        """Run the operation `steps` makes; `atomic`: in one transaction. See `_transaction`
+        for `notify`."""
+        if atomic:
+            return await self._transaction(lambda c: run_postgres(c, steps()), notify=notify)
+        return await self._connected(lambda c: run_postgres(c, steps()))
+
     async def probe(self) -> None:
         await self._readiness.check()
 
     async def _probe(self) -> None:
         """A write committed as a delivery's is (with the server's synchronous_commit),
         on a pooled connection as a delivery gets one."""
-        await self._connected(lambda connection: connection.execute(_PROBE), retry_lost=True)
+        probe = q.PROBE.sql(POSTGRESQL)
+        await self._connected(
+            lambda connection: connection.execute(probe, {"at": datetime.now(UTC)}),
+            retry_lost=True,
+        )
 
     async def schema_version(self) -> int:
-        return await self._connected(sql.schema_version)
+        return await self._steps(deliveries.schema_version)
 
     async def record_delivery(
         self,
@@ -244,71 +256,78 @@ class PostgresStore:
     async def record_rejections(
         self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
     ) -> list[str]:
-        return await self._connected(lambda c: record.insert_rejections(c, rejected, keep))
+        return await self._steps(lambda: deliveries.insert_rejections(rejected, keep), atomic=True)
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
-        return await self._connected(lambda c: sql.select_deliveries(c, query))
+        return await self._steps(lambda: deliveries.select_deliveries(query, probe_hook=False))
 
     async def get_delivery(self, delivery_id: str) -> DeliveryDetail:
-        return await self._connected(lambda c: sql.select_delivery(c, delivery_id))
+        return await self._connected(lambda c: _select_delivery(c, delivery_id))
 
     async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
-        return await self._connected(lambda c: jobs_sql.claim(c, worker, now, lease_seconds))
+        """None also if another process started a job of the same group at the same moment
+        (the caller simply asks again)."""
+        try:
+            return await self._steps(
+                lambda: jobs.claim(worker, now, lease_seconds, recheck=True), atomic=True
+            )
+        except jobs.GroupTaken:
+            return None
 
     async def renew_lease(self, job_id: str, worker: str, until: datetime) -> Lease:
-        return await self._connected(lambda c: jobs_sql.renew(c, job_id, worker, until))
+        return await self._steps(lambda: jobs.renew(job_id, worker, until))
 
     async def finish_job(
         self, job_id: str, worker: str, outcome: JobOutcome, now: datetime
     ) -> bool:
         # Notify even on a final outcome: the job's concurrency group may have freed up.
-        return await self._transaction(
-            lambda c: jobs_sql.finish(c, job_id, worker, outcome, now), notify=True
+        return await self._steps(
+            lambda: jobs.finish(job_id, worker, outcome, now), atomic=True, notify=True
         )
 
     async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
-        await self._transaction(lambda c: jobs_sql.release(c, job_id, worker, now), notify=True)
+        await self._steps(lambda: jobs.release(job_id, worker, now), atomic=True, notify=True)
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
-        return await self._transaction(lambda c: jobs_sql.cancel(c, job_id, now))
+        return await self._steps(lambda: jobs.cancel(job_id, now), atomic=True)
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
-        return await self._transaction(lambda c: jobs_sql.requeue(c, job_id, now), notify=True)
+        return await self._steps(lambda: jobs.requeue(job_id, now), atomic=True, notify=True)
 
     async def record_job_process(self, job_id: str, process: JobProcess) -> None:
-        await self._connected(lambda c: jobs_sql.record_process(c, job_id, process))
+        await self._steps(lambda: jobs.record_process(job_id, process))
 
     async def job_processes(self, job_id: str) -> list[JobProcess]:
-        return await self._connected(lambda c: jobs_sql.processes(c, job_id))
+        return await self._steps(lambda: jobs.processes(job_id))
 
     async def forget_job_processes(self, job_id: str) -> None:
-        await self._connected(lambda c: jobs_sql.forget_processes(c, job_id))
+        await self._steps(lambda: jobs.forget_processes(job_id))
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
-        return await self._transaction(lambda c: jobs_sql.append_log(c, job_id, chunk, cap))
+        return await self._steps(lambda: jobs.append_log(job_id, chunk, cap), atomic=True)
 
     async def read_log(self, job_id: str, offset: int = 0) -> bytes:
-        return await self._connected(lambda c: jobs_sql.read_log(c, job_id, offset))
+        return await self._steps(lambda: jobs.read_log(job_id, offset))
 
     async def get_job(self, job_id: str) -> JobRecord:
-        return await self._connected(lambda c: jobs_sql.get(c, job_id))
+        return await self._steps(lambda: jobs.get(job_id))
 
     async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        return await self._connected(lambda c: jobs_sql.select(c, query))
+        return await self._steps(lambda: jobs.select(query))
 
     async def count_jobs(self, statuses: Sequence[str]) -> dict[str, int]:
-        return await self._connected(lambda c: jobs_sql.count(c, statuses))
+        return await self._steps(lambda: jobs.count_jobs(statuses))
 
     async def prune(self, before: datetime) -> int:
         return await prune_in_batches(
-            lambda limit: self._connected(lambda c: sql.prune_batch(c, before, limit))
+            lambda limit: self._steps(lambda: deliveries.prune_batch(before, limit))
         )
 
     async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
-        await self._connected(lambda c: sessions_sql.revoke_postgres(c, digest, until, now))
+        await self._steps(lambda: deliveries.revoke_session(digest, until, now), atomic=True)
 
     async def session_revoked(self, digest: str, now: datetime) -> bool:
-        return await self._connected(lambda c: sessions_sql.revoked_postgres(c, digest, now))
+        return await self._steps(lambda: deliveries.session_revoked(digest, now))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)
@@ -327,3 +346,23 @@ def _connection_lost(exc: psycopg.Error) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     return exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+
+
+async def _select_delivery(connection: Connection, delivery_id: str) -> DeliveryDetail:
+    """The delivery, a large body read in pieces after its row: selected whole, libpq would
+    hold all of it (as hex, twice its size) while the driver made its own copy."""
+    row = await run_postgres(connection, deliveries.delivery_row(delivery_id, record.BODY_PIECE))
+    size, body = row["body_size"], row["body"]
+    if body is None and size is not None:
+        body = bytearray(size)
+        cursor = connection.cursor(binary=True)
+        for start in range(0, size, record.BODY_PIECE):
+            await cursor.execute(
+                q.BODY_PIECE.sql(POSTGRESQL),
+                {"start": start + 1, "length": record.BODY_PIECE, "id": delivery_id},
+            )
+            piece = await cursor.fetchone()
+            if piece is None:
+                raise NotFound(f"no delivery {delivery_id}")
+            body[start : start + record.BODY_PIECE] = piece["piece"]
+    return delivery_detail(row, body)

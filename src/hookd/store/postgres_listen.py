@@ -12,14 +12,15 @@ from collections.abc import Awaitable, Callable
 import psycopg
 
 from hookd.errors import StoreError
+from hookd.store import queries as q
+from hookd.store.dialect import POSTGRESQL
 from hookd.store.postgres_connect import connect, one_line
 from hookd.store.postgres_url import Target
 
 log = logging.getLogger("hookd.store")
 
-CHANNEL = "hookd_jobs"
-LISTEN = f"LISTEN {CHANNEL}"
-NOTIFY = f"NOTIFY {CHANNEL}"
+LISTEN = q.LISTEN.sql(POSTGRESQL)
+NOTIFY = q.NOTIFY.sql(POSTGRESQL)
 RECONNECT_SECONDS = 1.0
 
 

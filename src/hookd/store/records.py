@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, overload
 
 from hookd.core.delivery import Body
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES as FINISHED_JOB_STATUSES
+from hookd.core.vocabulary import DeliveryStatus, JobStatus, values
 
-DELIVERY_STATUSES = ("accepted", "duplicate", "rejected")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "timed_out", "cancelled")
-FINISHED_JOB_STATUSES = frozenset({"succeeded", "failed", "timed_out", "cancelled"})
+# The names callers import from here, kept: the vocabulary (hookd.core.vocabulary) is the
+# one list of the states.
+DELIVERY_STATUSES = values(DeliveryStatus)
+JOB_STATUSES = values(JobStatus)
 
 
 LOG_NOTE = "\n[hookd: output cut here: the job's log is capped at {cap} bytes]\n"
@@ -49,6 +53,13 @@ def parse_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text)
 
 
+def _settle(record: Any, vocabulary: type[StrEnum]) -> None:
+    """Make a status a caller gave as text the vocabulary's member (the same string), or
+    raise ValueError for a word hookd does not use: the store's CHECKs would refuse it."""
+    if record.status is not None:
+        object.__setattr__(record, "status", vocabulary(record.status))
+
+
 REJECTIONS_KEPT = 1000
 """Rejected requests kept per endpoint: a sample to debug a wrong secret with, the newest."""
 
@@ -78,8 +89,11 @@ class NewJob:
     max_attempts: int
     concurrency_group: str | None = None
     cancel_in_progress: bool = False
-    status: str = "queued"
+    status: str = JobStatus.QUEUED
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        _settle(self, JobStatus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +112,7 @@ class Recorded:
     its body (a replay under another delivery id), not by its delivery id."""
 
     id: str
-    status: str
+    status: DeliveryStatus
     job_ids: tuple[str, ...] = ()
     hooks: tuple[str, ...] = ()
     delivery: str | None = None
@@ -115,7 +129,7 @@ class DeliveryRecord:
     action: str | None
     repository: str | None
     received_at: datetime
-    status: str
+    status: DeliveryStatus
     reason: str | None
     hooks: tuple[str, ...]
     jobs: tuple[str, ...]
@@ -173,13 +187,16 @@ class DeliveryQuery:
     before: str | None = None
     after: str | None = None
 
+    def __post_init__(self) -> None:
+        _settle(self, DeliveryStatus)
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
     id: str
     delivery_id: str
     hook: str
-    status: str
+    status: JobStatus
     attempts: int
     max_attempts: int
     exit_code: int | None
@@ -223,6 +240,9 @@ class JobQuery:
     delivery_id: str | None = None
     before: str | None = None
 
+    def __post_init__(self) -> None:
+        _settle(self, JobStatus)
+
 
 @dataclass(frozen=True, slots=True)
 class JobOutcome:
@@ -236,6 +256,9 @@ class JobOutcome:
     result: str | None = None
     retry_at: datetime | None = None
     count_attempt: bool = True
+
+    def __post_init__(self) -> None:
+        _settle(self, JobStatus)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,11 @@ import orjson
 
 from hookd.core.delivery import Delivery
 from hookd.errors import StoreError
-from hookd.store import sessions_sql
-from hookd.store import sqlite_jobs as jobs_sql
+from hookd.store import deliveries, jobs, migrations
+from hookd.store import queries as q
 from hookd.store import sqlite_sql as sql
+from hookd.store.dialect import SQLITE
 from hookd.store.filters import prune_in_batches
-from hookd.store.migrations import migrations
 from hookd.store.readiness import Readiness
 from hookd.store.records import (
     REJECTIONS_KEPT,
@@ -41,6 +41,7 @@ from hookd.store.records import (
 )
 from hookd.store.replay_index import ReplayIndex
 from hookd.store.sqlite_health import IntegrityCheck, check_free_space
+from hookd.store.steps import Steps, run_sqlite
 from hookd.store.wakeups import Wakeups
 from hookd.store.writer import Writer, connect_wal
 
@@ -49,10 +50,6 @@ READERS = 4
 LOOP_BODY = 64 * 1024
 """The largest body `get_delivery` reads on the event loop's thread (about 10 us from the
 page cache); a larger one is read on a reader's thread."""
-_PROBE = (
-    "INSERT INTO readiness (id, probed_at) VALUES (1, ?) "
-    "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at"
-)
 
 
 def sqlite_path(url: str) -> tuple[Path, float]:
@@ -77,7 +74,9 @@ class SqliteStore:
         self._readiness = Readiness(self._probe)
 
     def _connect(self) -> sqlite3.Connection:
-        return connect_wal(self.path, self._timeout)
+        connection = connect_wal(self.path, self._timeout)
+        connection.row_factory = sqlite3.Row
+        return connection
 
     async def open(self) -> None:
         try:
@@ -86,7 +85,7 @@ class SqliteStore:
             raise StoreError(f"cannot create {self.path.parent}: {exc.strerror}") from exc
         await self._writer.start()
         self._opened = True
-        await self._write(_migrate, slow=True)
+        await self._write(migrations.migrate_sqlite, slow=True)
 
     async def close(self) -> None:
         await self._readiness.close()
@@ -103,15 +102,25 @@ class SqliteStore:
     ) -> T:
         return await self._writer.run(operation, slow=slow, durable=durable)
 
+    async def _write_steps(
+        self, steps: Callable[[], Steps[T]], slow: bool = False, durable: bool = True
+    ) -> T:
+        """Run the operation `steps` makes (again, should its batch be run again)."""
+        return await self._write(lambda c: run_sqlite(c, steps()), slow=slow, durable=durable)
+
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._readers, self._run_read, query)
+
+    async def _read_steps(self, steps: Callable[[], Steps[T]]) -> T:
+        return await self._read(lambda c: run_sqlite(c, steps()))
 
     def _run_read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         try:
             if connection is None:
                 connection = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
+                connection.row_factory = sqlite3.Row
                 connection.execute("PRAGMA query_only=ON")
                 self._local.connection = connection
             return query(connection)
@@ -127,7 +136,8 @@ class SqliteStore:
         the room on the disk (when short, the writer empties its WAL, if it can, to make
         some) and the integrity check when due (see `hookd.store.sqlite_health`)."""
         at = datetime.now(UTC).isoformat()
-        await self._write(lambda connection: connection.execute(_PROBE, (at,)))
+        probe = q.PROBE.statement(SQLITE)
+        await self._write(lambda connection: connection.execute(probe.text, probe.args({"at": at})))
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._readers, check_free_space, self.path)
@@ -137,7 +147,7 @@ class SqliteStore:
         await loop.run_in_executor(self._readers, self._integrity.check)
 
     async def schema_version(self) -> int:
-        return await self._read(sql.schema_version)
+        return await self._read_steps(lambda: deliveries.schema_version())
 
     async def record_delivery(
         self,
@@ -170,8 +180,8 @@ class SqliteStore:
     async def record_rejections(
         self, rejected: Sequence[RejectedRequest], keep: int = REJECTIONS_KEPT
     ) -> list[str]:
-        return await self._write(
-            lambda connection: sql.insert_rejections(connection, rejected, keep), durable=False
+        return await self._write_steps(
+            lambda: deliveries.insert_rejections(rejected, keep), durable=False
         )
 
     async def list_deliveries(self, query: DeliveryQuery) -> list[DeliveryRecord]:
@@ -190,58 +200,56 @@ class SqliteStore:
         return await self._read(lambda connection: sql.select_delivery(connection, delivery_id))
 
     async def claim_job(self, worker: str, now: datetime, lease_seconds: float) -> JobRecord | None:
-        return await self._write(
-            lambda c: jobs_sql.claim(c, worker, now, lease_seconds), durable=False
+        return await self._write_steps(
+            lambda: jobs.claim(worker, now, lease_seconds, recheck=False), durable=False
         )
 
     async def renew_lease(self, job_id: str, worker: str, until: datetime) -> Lease:
-        return await self._write(lambda c: jobs_sql.renew(c, job_id, worker, until), durable=False)
+        return await self._write_steps(lambda: jobs.renew(job_id, worker, until), durable=False)
 
     async def finish_job(
         self, job_id: str, worker: str, outcome: JobOutcome, now: datetime
     ) -> bool:
-        done = await self._write(
-            lambda c: jobs_sql.finish(c, job_id, worker, outcome, now), durable=False
+        done = await self._write_steps(
+            lambda: jobs.finish(job_id, worker, outcome, now), durable=False
         )
         self._wakeups.give(1)  # a job of its concurrency group may be claimable now
         return done
 
     async def release_job(self, job_id: str, worker: str, now: datetime) -> None:
-        await self._write(lambda c: jobs_sql.release(c, job_id, worker, now), durable=False)
+        await self._write_steps(lambda: jobs.release(job_id, worker, now), durable=False)
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
-        return await self._write(lambda c: jobs_sql.cancel(c, job_id, now))
+        return await self._write_steps(lambda: jobs.cancel(job_id, now))
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
-        job = await self._write(lambda c: jobs_sql.requeue(c, job_id, now))
+        job = await self._write_steps(lambda: jobs.requeue(job_id, now))
         self._wakeups.give(1)
         return job
 
     async def record_job_process(self, job_id: str, process: JobProcess) -> None:
-        await self._write(lambda c: jobs_sql.record_process(c, job_id, process), durable=False)
+        await self._write_steps(lambda: jobs.record_process(job_id, process), durable=False)
 
     async def job_processes(self, job_id: str) -> list[JobProcess]:
-        return await self._read(lambda c: jobs_sql.processes(c, job_id))
+        return await self._read_steps(lambda: jobs.processes(job_id))
 
     async def forget_job_processes(self, job_id: str) -> None:
-        await self._write(lambda c: jobs_sql.forget_processes(c, job_id), durable=False)
+        await self._write_steps(lambda: jobs.forget_processes(job_id), durable=False)
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
-        return await self._write(
-            lambda c: jobs_sql.append_log(c, job_id, chunk, cap), durable=False
-        )
+        return await self._write_steps(lambda: jobs.append_log(job_id, chunk, cap), durable=False)
 
     async def read_log(self, job_id: str, offset: int = 0) -> bytes:
-        return await self._read(lambda c: jobs_sql.read_log(c, job_id, offset))
+        return await self._read_steps(lambda: jobs.read_log(job_id, offset))
 
     async def get_job(self, job_id: str) -> JobRecord:
-        return await self._read(lambda c: jobs_sql.get(c, job_id))
+        return await self._read_steps(lambda: jobs.get(job_id))
 
     async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
-        return await self._read(lambda c: jobs_sql.select(c, query))
+        return await self._read_steps(lambda: jobs.select(query))
 
     async def count_jobs(self, statuses: Sequence[str]) -> dict[str, int]:
-        return await self._read(lambda c: sql.count_jobs(c, statuses))
+        return await self._read_steps(lambda: jobs.count_jobs(statuses))
 
     async def prune(self, before: datetime) -> int:
         return await prune_in_batches(
@@ -249,41 +257,10 @@ class SqliteStore:
         )
 
     async def revoke_session(self, digest: str, until: datetime, now: datetime) -> None:
-        await self._write(lambda c: sessions_sql.revoke_sqlite(c, digest, until, now))
+        await self._write_steps(lambda: deliveries.revoke_session(digest, until, now))
 
     async def session_revoked(self, digest: str, now: datetime) -> bool:
-        return await self._read(lambda c: sessions_sql.revoked_sqlite(c, digest, now))
+        return await self._read_steps(lambda: deliveries.session_revoked(digest, now))
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._wakeups.wait(timeout)
-
-
-def _migrate(connection: sqlite3.Connection) -> int:
-    connection.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-    )
-    applied = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
-    newest = max(applied, default=0)
-    for migration in migrations("sqlite"):
-        if migration.version in applied:
-            continue
-        for statement in _statements(migration.sql):
-            connection.execute(statement)
-        connection.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, datetime.now(UTC).isoformat()),
-        )
-        newest = migration.version
-    return newest
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (executescript would commit our transaction)."""
-    statements, current = [], []
-    for line in script.splitlines():
-        current.append(line)
-        if sqlite3.complete_statement("\n".join(current)):
-            statements.append("\n".join(current))
-            current = []
-    return statements

@@ -1,0 +1,18 @@
+-- Replay protection: the body digest of each verified delivery an endpoint accepted, while
+-- it counts. An identical body on the same endpoint within the endpoint's replay window is
+-- a duplicate of the delivery named here. The primary key is the check: one row per body
+-- per endpoint, so two identical bodies can never both be accepted (on PostgreSQL, a
+-- second receiver's insert waits for the first's commit, then fails, and its whole
+-- statement with it). Kept out of `deliveries`, whose body column must stay last (see 0001).
+CREATE TABLE body_digests (
+    endpoint     {text} NOT NULL,
+    sha256       {bytes} NOT NULL,
+    delivery_id  {id} NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    received_at  {moment} NOT NULL,
+    PRIMARY KEY (endpoint, sha256)
+){without_rowid};
+CREATE INDEX body_digests_delivery ON body_digests (delivery_id);
+
+-- Rejected requests are a sample, the newest per endpoint: this index finds where an
+-- endpoint's sample ends without walking its accepted deliveries.
+CREATE INDEX deliveries_rejected ON deliveries (endpoint, id) WHERE status = 'rejected';

@@ -1,4 +1,0 @@
--- Nothing changes here: SQLite's 0011 turns its body_digests into an append-only log read
--- into memory by the one process writing to it. PostgreSQL, shared by several receivers,
--- keeps 0008's table, whose primary key on the digest is what makes two receivers accept
--- an identical body once.
