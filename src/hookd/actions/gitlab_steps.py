@@ -32,7 +32,7 @@ from hookd.actions.forge_api import (
 )
 from hookd.config.actions import GitlabSteps
 from hookd.config.steps import (
-    GITLAB_STATES,
+    GITLAB_COMMIT_STATES,
     GitlabAccept,
     GitlabMergeRequest,
     GitlabNote,
@@ -148,7 +148,7 @@ class GitlabRun:
         return object_url(answer) or f"note {note_id} on {target.kind} {target.iid}"
 
     async def status(self, step: GitlabStatus) -> str | None:
-        state = choice(step.state, GITLAB_STATES, "state")
+        state = choice(step.state, GITLAB_COMMIT_STATES, "state")
         sha = step.sha or self.job.delivery.sha
         if not sha:
             raise StepError("the delivery has no head commit: give sha:", "sha")

@@ -21,7 +21,7 @@ from hookd.cli.options import (
 from hookd.cli.storeaccess import with_store
 from hookd.config import Config
 from hookd.core.delivery import Delivery
-from hookd.core.events import delivery_action
+from hookd.core.forge_profiles import delivery_action
 from hookd.intake import Plan, plan
 from hookd.replay import replay_delivery
 from hookd.store.base import Store

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from hookd.config import Config
 from hookd.core.delivery import Body
 from hookd.core.redaction import redact_body_text
+from hookd.core.vocabulary import DeliveryStatus
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
@@ -155,7 +156,7 @@ class Dashboard:
             raw=raw,
             size=len(body),
             cut=cut,
-            replayable=detail.record.status == "accepted" and bool(detail.body),
+            replayable=detail.record.status == DeliveryStatus.ACCEPTED and bool(detail.body),
             finished=FINISHED_JOB_STATUSES,
         )
 
