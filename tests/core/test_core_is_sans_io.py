@@ -37,7 +37,9 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("module", sorted(CORE.rglob("*.py")), ids=lambda path: str(path.relative_to(CORE)))
+@pytest.mark.parametrize(
+    "module", sorted(CORE.rglob("*.py")), ids=lambda path: str(path.relative_to(CORE))
+)
 def test_core_module_imports_no_io_library(module: Path) -> None:
     assert not imported_roots(module) & FORBIDDEN
 

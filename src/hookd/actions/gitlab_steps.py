@@ -40,6 +40,7 @@ from hookd.config.steps import (
     Step,
 )
 from hookd.core.delivery import Delivery
+from hookd.core.vocabulary import ActionKind
 from hookd.forge_rest import forge_client
 
 GITLAB_API = "https://gitlab.com/api/v4"
@@ -63,7 +64,7 @@ async def run_gitlab(job: JobContext, settings: GitlabSteps) -> ActionResult:
         calls: list[tuple[str, StepCall]] = [
             (name, partial(run.step, step)) for name, step in settings.steps
         ]
-        return await run_steps(job, "gitlab", calls)
+        return await run_steps(job, ActionKind.GITLAB, calls)
 
 
 @dataclass(frozen=True, slots=True)

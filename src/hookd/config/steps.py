@@ -31,7 +31,7 @@ from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
 from hookd.core.forge_profiles import profile
 from hookd.core.render import RenderError, check_template
-from hookd.core.vocabulary import Forge
+from hookd.core.vocabulary import ActionKind, Forge
 
 WORDING = {**CONFIG_WORDING, "model_type": "expected a mapping of the step's fields"}
 GITHUB_STATES = ("error", "failure", "pending", "success")
@@ -170,15 +170,15 @@ class GitlabAccept(Step):
     should_remove_source_branch: bool | None = None
 
 
-STEPS: dict[str, dict[str, type[Step]]] = {
-    "github": {
+STEPS: dict[ActionKind, dict[str, type[Step]]] = {
+    ActionKind.GITHUB: {
         "comment": GithubComment,
         "status": GithubStatus,
         "check_run": GithubCheckRun,
         "pull_request": GithubPullRequest,
         "label": GithubLabel,
     },
-    "gitlab": {
+    ActionKind.GITLAB: {
         "note": GitlabNote,
         "status": GitlabStatus,
         "merge_request": GitlabMergeRequest,
@@ -206,7 +206,7 @@ class StepsError(ValueError):
         self.problems = problems
 
 
-def parse_steps(forge: str, raw: Mapping[str, Any]) -> tuple[tuple[str, Step], ...]:
+def parse_steps(forge: ActionKind, raw: Mapping[str, Any]) -> tuple[tuple[str, Step], ...]:
     """The steps of a `github:` or `gitlab:` map, in the order written. Raises StepsError
     naming every problem (unknown step, wrong field, a template that does not compile)."""
     known = STEPS[forge]
