@@ -27,6 +27,7 @@ from prometheus_client.exposition import generate_latest
 
 from hookd.config import Config
 from hookd.core.forge_profiles import profile
+from hookd.core.vocabulary import JobStatus
 from hookd.store.base import Store
 from hookd.store.records import JobOutcome
 
@@ -34,7 +35,7 @@ from hookd.store.records import JobOutcome
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
 REGISTRY = CollectorRegistry()
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
-QUEUE_STATUSES = ("queued", "running")
+QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 DELIVERIES = Counter(
     "hookd_deliveries",
