@@ -206,7 +206,7 @@ def _file_delivery(config: Config, path: Path, event: str, endpoint: str | None)
         forge=forge,
         event=event,
         forge_event=event,
-        action=delivery_action(forge, payload),
+        action=delivery_action(forge, event, payload),
         delivery_id=None,
         content_type="application/json",
         headers=(),

@@ -119,9 +119,9 @@ class Reception:
         return Delivery(
             endpoint=self._spec.name,
             forge=forge.forge,
-            event=forge.event_name(self._forge_event),
+            event=forge.event_name(self._forge_event, payload),
             forge_event=self._forge_event,
-            action=forge.action(payload),
+            action=forge.action(self._forge_event, payload),
             delivery_id=self._delivery_id,
             content_type=self._headers.get("content-type", ""),
             headers=kept,

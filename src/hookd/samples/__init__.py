@@ -22,7 +22,6 @@ from importlib import resources
 from typing import Any
 
 from hookd.core.events import gitlab_action
-from hookd.core.forge_profiles.base import payload_action
 from hookd.core.vocabulary import Forge
 
 FORGES = (Forge.GITHUB, Forge.GITLAB, Forge.GITEA)
@@ -252,7 +251,7 @@ def _own_actions(name: str) -> list[str]:
     """The action a sample's payload carries: the forge's word first, then hookd's."""
     payload = json.loads(_read(name))
     attrs = payload.get("object_attributes")
-    forge_word = attrs.get("action") if isinstance(attrs, dict) else payload_action(payload)
+    forge_word = attrs.get("action") if isinstance(attrs, dict) else payload.get("action")
     found = [forge_word, gitlab_action(payload)]
     return [a for i, a in enumerate(found) if isinstance(a, str) and a not in found[:i]]
 

@@ -51,7 +51,7 @@ def test_events_and_actions_keep_githubs_names() -> None:
         SPEC, Headers([("X-GitHub-Event", " push "), ("X-GitHub-Delivery", "d-1")])
     )
     assert (identity.event, identity.delivery_id) == ("push", "d-1")
-    assert GITHUB.event_name("pull_request") == "pull_request"
-    assert GITHUB.action({"action": "synchronize"}) == "synchronize"
-    assert GITHUB.action({"action": 3}) is None
+    assert GITHUB.event_name("pull_request", {}) == "pull_request"
+    assert GITHUB.action("pull_request", {"action": "synchronize"}) == "synchronize"
+    assert GITHUB.action("pull_request", {"action": 3}) is None
     assert {"push", "ping", "workflow_run"} <= GITHUB.known_events

@@ -39,12 +39,12 @@ def test_it_takes_json_only() -> None:
 
 
 def test_hook_names_and_actions_are_mapped_onto_githubs() -> None:
-    assert GITLAB.event_name("Tag Push Hook") == "push"
-    assert GITLAB.event_name("Merge Request Hook") == "pull_request"
-    assert GITLAB.event_name("Emoji Hook") in GITLAB.known_events
+    assert GITLAB.event_name("Tag Push Hook", {}) == "push"
+    assert GITLAB.event_name("Merge Request Hook", {}) == "pull_request"
+    assert GITLAB.event_name("Emoji Hook", {}) in GITLAB.known_events
     updated = {"object_attributes": {"action": "update", "oldrev": "abc"}}
-    assert GITLAB.action(updated) == "synchronize"
-    assert GITLAB.action({"object_attributes": {"action": "open"}}) == "opened"
+    assert GITLAB.action("Merge Request Hook", updated) == "synchronize"
+    assert GITLAB.action("Issue Hook", {"object_attributes": {"action": "open"}}) == "opened"
 
 
 def test_idempotency_key_is_the_delivery_id_before_the_event_uuid() -> None:

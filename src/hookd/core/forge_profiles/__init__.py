@@ -52,9 +52,9 @@ def profile(forge: str) -> ForgeProfile:
         raise LookupError(f"hookd knows no forge {forge!r}") from None
 
 
-def delivery_action(forge: str, payload: Mapping[str, Any]) -> str | None:
-    """A payload's action in GitHub's words, whichever forge sent it."""
-    return profile(forge).action(payload)
+def delivery_action(forge: str, forge_event: str, payload: Mapping[str, Any]) -> str | None:
+    """A delivery's action in GitHub's words, whichever forge sent it."""
+    return profile(forge).action(forge_event, payload)
 
 
 ACTION_READS = tuple(

@@ -72,10 +72,11 @@ class ForgeProfile:
     sign: Sign
     signature_header: Callable[[EndpointSpec], str]
     """The header a refusal names when the signature does not match."""
-    event_name: Callable[[str], str]
-    """hookd's event name for the forge's own (the event header's value)."""
-    action: Callable[[Mapping[str, Any]], str | None]
-    """A payload's action in GitHub's words."""
+    event_name: Callable[[str, Mapping[str, Any]], str]
+    """hookd's event name for the forge's own (the event header's value) and the payload."""
+    action: Callable[[str, Mapping[str, Any]], str | None]
+    """The action in GitHub's words, from the forge's event name and the payload (some
+    forges name it in the event, `pullrequest:created`, others in the payload)."""
     action_reads: tuple[tuple[str, ...], ...]
     """The payload paths `action` reads (a large body is scanned for these only)."""
     known_events: frozenset[str]
@@ -121,13 +122,13 @@ def prefixed(value: str, prefix: str, algorithm: str, header: str) -> tuple[str,
     return algorithm, value[len(prefix) :]
 
 
-def payload_action(payload: Mapping[str, Any]) -> str | None:
-    """The payload's top-level `action` field, when it has one (GitHub, Gitea)."""
+def payload_action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
+    """The payload's top-level `action` field, when it has one (GitHub)."""
     action = payload.get("action")
     return action if isinstance(action, str) else None
 
 
-def same_name(forge_event: str) -> str:
+def same_name(forge_event: str, payload: Mapping[str, Any]) -> str:
     """For forges that send GitHub's event names."""
     return forge_event
 

@@ -5,6 +5,9 @@ webhook's secret into the payload's `secret` member."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
 from hookd.core.events import GITEA_EVENT_NAMES, gitea_action
@@ -48,6 +51,10 @@ def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[
     return {SIGNATURE: digest, "X-Hub-Signature-256": f"sha256={digest}"}
 
 
+def action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
+    return gitea_action(payload)
+
+
 def signature_header(spec: EndpointSpec) -> str:
     return SIGNATURE
 
@@ -60,7 +67,7 @@ GITEA = ForgeProfile(
     sign=sign_headers,
     signature_header=signature_header,
     event_name=same_name,
-    action=gitea_action,
+    action=action,
     action_reads=(("action",),),
     known_events=GITEA_EVENT_NAMES,
     signature_headers=frozenset(

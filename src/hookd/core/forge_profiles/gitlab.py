@@ -4,6 +4,9 @@ comes in `X-Gitlab-Token`, compared in constant time before the body is read."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
 from hookd.core.events import GITLAB_EVENT_NAMES, gitlab_action, gitlab_event
@@ -54,6 +57,14 @@ def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[
     return {TOKEN_HEADER: secret.decode("utf-8", "surrogateescape")}
 
 
+def event_name(forge_event: str, payload: Mapping[str, Any]) -> str:
+    return gitlab_event(forge_event)
+
+
+def action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
+    return gitlab_action(payload)
+
+
 def signature_header(spec: EndpointSpec) -> str:
     return TOKEN_HEADER
 
@@ -65,8 +76,8 @@ GITLAB = ForgeProfile(
     verify=verify,
     sign=sign_headers,
     signature_header=signature_header,
-    event_name=gitlab_event,
-    action=gitlab_action,
+    event_name=event_name,
+    action=action,
     action_reads=(("object_attributes", "action"), ("object_attributes", "oldrev")),
     known_events=GITLAB_EVENT_NAMES,
     signature_headers=frozenset({"x-gitlab-token"}),
