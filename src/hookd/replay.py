@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hookd.config import Config
+from hookd.core.vocabulary import DeliveryStatus
 from hookd.errors import HookdError
 from hookd.intake import plan
 from hookd.store.base import Store
@@ -27,7 +28,7 @@ async def replay_delivery(
     duplicate (neither kept a body), or whose endpoint is no longer configured."""
     detail = await store.get_delivery(delivery_id)
     status = detail.record.status
-    if status != "accepted":
+    if status != DeliveryStatus.ACCEPTED:
         raise NotReplayable(
             f"Delivery {delivery_id} was {status}, and hookd keeps no body for it to replay."
         )

@@ -18,6 +18,7 @@ from hookd.config.actions import (
 from hookd.config.model import ForwardSettings, HookSettings, MirrorSettings
 from hookd.config.steps import GithubComment, GithubLabel, GitlabAccept
 from hookd.core.rules import parse_trigger
+from hookd.core.vocabulary import ActionKind
 
 CONFIG = """
 endpoints:
@@ -103,6 +104,7 @@ def test_the_rules_match_with_the_trigger_loaded_once(tmp_path: Path) -> None:
 
 
 def test_every_action_key_has_a_parser_and_a_runner_of_its_kind() -> None:
+    assert set(ACTIONS) == set(ActionKind)
     assert set(ACTIONS) <= set(HookSettings.model_fields)
     assert set(RUNNERS) == set(ACTIONS)
     for kind, runner in RUNNERS.items():

@@ -37,13 +37,15 @@ def imported_roots(path: Path) -> set[str]:
     return roots
 
 
-@pytest.mark.parametrize("module", sorted(CORE.glob("*.py")), ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "module", sorted(CORE.rglob("*.py")), ids=lambda path: str(path.relative_to(CORE))
+)
 def test_core_module_imports_no_io_library(module: Path) -> None:
     assert not imported_roots(module) & FORBIDDEN
 
 
 def test_core_imports_nothing_of_hookd_outside_core() -> None:
-    for module in CORE.glob("*.py"):
+    for module in CORE.rglob("*.py"):
         tree = ast.parse(module.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hookd"):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hookd.actions.job_processes import JobProcesses
 from hookd.core.delivery import Body, Delivery
+from hookd.core.vocabulary import JobStatus
 
 if TYPE_CHECKING:
     from hookd.config import Config
@@ -27,7 +28,7 @@ class ActionResult:
     a service turned the attempt away until then (a rate limit): the job is queued again for
     that moment and the attempt does not count against its retries."""
 
-    status: str
+    status: JobStatus
     exit_code: int | None = None
     error: str | None = None
     result: str | None = None
@@ -36,7 +37,7 @@ class ActionResult:
 
 
 def failure(error: str, *, retryable: bool = False) -> ActionResult:
-    return ActionResult(status="failed", error=error, retryable=retryable)
+    return ActionResult(status=JobStatus.FAILED, error=error, retryable=retryable)
 
 
 @dataclass(frozen=True)

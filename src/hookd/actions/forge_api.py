@@ -27,6 +27,7 @@ from hookd.actions.base import ActionResult, JobContext, Output, failure
 from hookd.config.steps import Step, text_fields
 from hookd.core.delivery import Delivery
 from hookd.core.render import RenderError, render_text
+from hookd.core.vocabulary import JobStatus
 from hookd.errors import HookdError
 from hookd.forge_rest import answer_json, forge_message
 
@@ -107,7 +108,7 @@ def answer_failure(
     wait = rate_limit_until(status, response.headers, message, now)
     if wait is not None:
         error = f"{error} (rate limited until {wait:%H:%M:%S} UTC)"
-        return ActionResult("failed", error=error, retry_at=wait)
+        return ActionResult(JobStatus.FAILED, error=error, retry_at=wait)
     return failure(error, retryable=status >= 500 or status in retry_on)
 
 
@@ -240,8 +241,8 @@ async def run_steps(
     with contextlib.suppress(asyncio.CancelledError):
         await running
     if job.stop.is_set():
-        return ActionResult("cancelled", error="cancelled while running")
-    return ActionResult("timed_out", error=f"timed out after {job.timeout:g}s")
+        return ActionResult(JobStatus.CANCELLED, error="cancelled while running")
+    return ActionResult(JobStatus.TIMED_OUT, error=f"timed out after {job.timeout:g}s")
 
 
 async def _in_order(
@@ -259,7 +260,7 @@ async def _in_order(
         if outcome:
             made.append(outcome)
             await job.output(f"{forge}.{name}: {outcome}\n".encode())
-    return ActionResult("succeeded", result="\n".join(made) or None)
+    return ActionResult(JobStatus.SUCCEEDED, result="\n".join(made) or None)
 
 
 def labelled(result: ActionResult, label: str) -> ActionResult:

@@ -13,9 +13,11 @@ import httpx
 
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.config.model import ForwardSettings
+from hookd.core.endpoint import SignatureScheme
+from hookd.core.forge_profiles import SIGNATURE_HEADERS, SignedBytes, profile
 from hookd.core.forward_url import ForwardUrlError, checked_forward_url
 from hookd.core.render import RenderError, render_url
-from hookd.core.signatures import signature_headers
+from hookd.core.vocabulary import JobStatus
 
 # Not forwarded: what belongs to the hop (httpx sets its own), and the old signatures
 # unless the hook asks for them.
@@ -31,16 +33,6 @@ _HOP_HEADERS = frozenset(
         "accept-encoding",
     }
 )
-_SIGNATURE_HEADERS = frozenset(
-    {
-        "x-hub-signature",
-        "x-hub-signature-256",
-        "x-gitea-signature",
-        "x-gogs-signature",
-        "x-forgejo-signature",
-        "x-gitlab-token",
-    }
-)
 
 
 async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
@@ -49,12 +41,14 @@ async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
     except (RenderError, ForwardUrlError) as exc:
         return failure(f"forward: {exc}" if isinstance(exc, ForwardUrlError) else str(exc))
     delivery = job.delivery
-    dropped = _HOP_HEADERS | (frozenset() if settings.original_signature else _SIGNATURE_HEADERS)
+    dropped = _HOP_HEADERS | (frozenset() if settings.original_signature else SIGNATURE_HEADERS)
     headers = [(name, value) for name, value in delivery.headers if name.lower() not in dropped]
     if settings.secret is not None:
-        signed = bytes(job.payload_bytes if delivery.forge == "gitea" else delivery.body)
+        forge = profile(delivery.forge)
+        signs_payload = forge.signed_bytes is SignedBytes.FORM_PAYLOAD
+        signed = bytes(job.payload_bytes if signs_payload else delivery.body)
         secret = settings.secret.get_secret_value().encode()
-        headers.extend(signature_headers(delivery.forge, secret, signed).items())
+        headers.extend(forge.sign(secret, signed, SignatureScheme()).items())
     try:
         async with httpx.AsyncClient(timeout=settings.timeout) as client:
             response = await client.post(url, content=bytes(delivery.body), headers=headers)
@@ -63,6 +57,6 @@ async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
         return failure(f"could not reach {url}: {exc.__class__.__name__}", retryable=True)
     await job.output(f"POST {url} -> {response.status_code}\n".encode())
     if response.is_success:
-        return ActionResult("succeeded", result=f"{url} answered {response.status_code}")
+        return ActionResult(JobStatus.SUCCEEDED, result=f"{url} answered {response.status_code}")
     error = f"{url} answered {response.status_code}"
-    return ActionResult("failed", error=error, retryable=response.status_code >= 500)
+    return ActionResult(JobStatus.FAILED, error=error, retryable=response.status_code >= 500)

@@ -47,6 +47,7 @@ from hookd.config.steps import (
     Step,
 )
 from hookd.core.delivery import Delivery
+from hookd.core.vocabulary import ActionKind
 from hookd.forge_rest import GITHUB_API_URL, GITHUB_HEADERS, forge_client
 
 
@@ -68,7 +69,7 @@ async def run_github(job: JobContext, settings: GithubSteps) -> ActionResult:
         calls: list[tuple[str, StepCall]] = [
             (name, partial(run.step, step)) for name, step in settings.steps
         ]
-        return await run_steps(job, "github", calls)
+        return await run_steps(job, ActionKind.GITHUB, calls)
 
 
 async def _authorised(

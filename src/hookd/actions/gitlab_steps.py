@@ -32,7 +32,7 @@ from hookd.actions.forge_api import (
 )
 from hookd.config.actions import GitlabSteps
 from hookd.config.steps import (
-    GITLAB_STATES,
+    GITLAB_COMMIT_STATES,
     GitlabAccept,
     GitlabMergeRequest,
     GitlabNote,
@@ -40,6 +40,7 @@ from hookd.config.steps import (
     Step,
 )
 from hookd.core.delivery import Delivery
+from hookd.core.vocabulary import ActionKind
 from hookd.forge_rest import forge_client
 
 GITLAB_API = "https://gitlab.com/api/v4"
@@ -63,7 +64,7 @@ async def run_gitlab(job: JobContext, settings: GitlabSteps) -> ActionResult:
         calls: list[tuple[str, StepCall]] = [
             (name, partial(run.step, step)) for name, step in settings.steps
         ]
-        return await run_steps(job, "gitlab", calls)
+        return await run_steps(job, ActionKind.GITLAB, calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +149,7 @@ class GitlabRun:
         return object_url(answer) or f"note {note_id} on {target.kind} {target.iid}"
 
     async def status(self, step: GitlabStatus) -> str | None:
-        state = choice(step.state, GITLAB_STATES, "state")
+        state = choice(step.state, GITLAB_COMMIT_STATES, "state")
         sha = step.sha or self.job.delivery.sha
         if not sha:
             raise StepError("the delivery has no head commit: give sha:", "sha")

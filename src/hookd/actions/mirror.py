@@ -18,6 +18,7 @@ from hookd.actions.process import run_process
 from hookd.config.model import MirrorSettings
 from hookd.core.confine import PathEscape, confined_path
 from hookd.core.render import RenderError, render_text
+from hookd.core.vocabulary import JobStatus
 
 LOCK_POLL = 0.1
 
@@ -92,9 +93,9 @@ async def _wait_for_lock(folder: int, path: Path, job: JobContext) -> ActionResu
         except BlockingIOError:
             pass
         if job.stop.is_set():
-            return ActionResult("cancelled", error="cancelled while waiting for the mirror")
+            return ActionResult(JobStatus.CANCELLED, error="cancelled while waiting for the mirror")
         if job.timeout is not None and time.monotonic() - waited_since > job.timeout:
-            return ActionResult("timed_out", error=f"timed out waiting for {path}")
+            return ActionResult(JobStatus.TIMED_OUT, error=f"timed out waiting for {path}")
         await asyncio.sleep(LOCK_POLL)
 
 
@@ -126,13 +127,15 @@ async def _run_steps(
         except OSError as exc:
             return failure(f"could not start git: {exc.strerror or exc}", retryable=True)
         if result.timed_out:
-            return ActionResult("timed_out", result.exit_code, f"git timed out: {argv[1:3]}")
+            return ActionResult(
+                JobStatus.TIMED_OUT, result.exit_code, f"git timed out: {argv[1:3]}"
+            )
         if result.stopped:
-            return ActionResult("cancelled", result.exit_code, "cancelled while running")
+            return ActionResult(JobStatus.CANCELLED, result.exit_code, "cancelled while running")
         if result.exit_code != 0:
             return ActionResult(
-                "failed",
+                JobStatus.FAILED,
                 result.exit_code,
                 f"{' '.join(argv[:4])} exited with status {result.exit_code}",
             )
-    return ActionResult("succeeded", 0, result=str(path))
+    return ActionResult(JobStatus.SUCCEEDED, 0, result=str(path))

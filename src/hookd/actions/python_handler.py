@@ -15,6 +15,7 @@ from pathlib import Path
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.config.actions import PythonSettings
 from hookd.core.delivery import Delivery
+from hookd.core.vocabulary import JobStatus
 
 
 def load_handler(spec: str, folder: Path) -> object:
@@ -72,12 +73,12 @@ async def call_handler(job: JobContext, settings: PythonSettings) -> ActionResul
             call = asyncio.to_thread(_call_sync, handler, job.delivery)
         value = await asyncio.wait_for(call, job.timeout)
     except TimeoutError:
-        return ActionResult("timed_out", error=f"timed out after {job.timeout:g}s")
+        return ActionResult(JobStatus.TIMED_OUT, error=f"timed out after {job.timeout:g}s")
     except HandlerExit as exc:
         # As for a process: exit status 0 (or none) is success.
         if exc.code in (0, None):
-            return ActionResult("succeeded")
+            return ActionResult(JobStatus.SUCCEEDED)
         return failure(f"{spec} called sys.exit({exc.code!r})", retryable=True)
     except Exception as exc:  # noqa: BLE001 - the handler's failure is the job's failure
         return failure(f"{spec} raised {exc.__class__.__name__}: {exc}", retryable=True)
-    return ActionResult("succeeded", result=None if value is None else str(value))
+    return ActionResult(JobStatus.SUCCEEDED, result=None if value is None else str(value))

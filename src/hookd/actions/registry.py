@@ -27,6 +27,7 @@ from hookd.config.actions import (
     RunSettings,
 )
 from hookd.config.model import ForwardSettings, MirrorSettings
+from hookd.core.vocabulary import ActionKind
 
 S = TypeVar("S", bound=ActionSettings)
 
@@ -43,7 +44,7 @@ class Registered(Generic[S]):
         return await self.run(job, settings)
 
 
-RUNNERS: Mapping[str, Registered[Any]] = {
+RUNNERS: Mapping[ActionKind, Registered[Any]] = {
     entry.settings.kind: entry
     for entry in (
         Registered(RunSettings, run_command),

@@ -12,6 +12,7 @@ from hookd.actions.process import run_process
 from hookd.config.actions import RunSettings
 from hookd.core.confine import PathEscape, confined_path
 from hookd.core.render import RenderError, render_argv, render_shell, render_text
+from hookd.core.vocabulary import JobStatus
 
 
 def job_environment(job: JobContext, settings: RunSettings) -> dict[str, str]:
@@ -75,9 +76,13 @@ async def _run(
     except OSError as exc:
         return failure(f"could not start {argv[0]}: {exc.strerror or exc}", retryable=True)
     if result.timed_out:
-        return ActionResult("timed_out", result.exit_code, f"timed out after {job.timeout:g}s")
+        return ActionResult(
+            JobStatus.TIMED_OUT, result.exit_code, f"timed out after {job.timeout:g}s"
+        )
     if result.stopped:
-        return ActionResult("cancelled", result.exit_code, "cancelled while running")
+        return ActionResult(JobStatus.CANCELLED, result.exit_code, "cancelled while running")
     if result.exit_code == 0:
-        return ActionResult("succeeded", 0)
-    return ActionResult("failed", result.exit_code, f"exited with status {result.exit_code}")
+        return ActionResult(JobStatus.SUCCEEDED, 0)
+    return ActionResult(
+        JobStatus.FAILED, result.exit_code, f"exited with status {result.exit_code}"
+    )

@@ -15,9 +15,9 @@ from hookd.cli.storeaccess import with_store
 from hookd.config import Config
 from hookd.core.delivery import Body
 from hookd.core.redaction import redact_payload
+from hookd.core.vocabulary import DeliveryStatus, values
 from hookd.store.base import Store
 from hookd.store.records import (
-    DELIVERY_STATUSES,
     DeliveryDetail,
     DeliveryQuery,
     JobQuery,
@@ -29,7 +29,7 @@ from hookd.web.api_views import payload_text, redact_headers
 
 @click.command()
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
-@click.option("--status", type=click.Choice(DELIVERY_STATUSES))
+@click.option("--status", type=click.Choice(values(DeliveryStatus)))
 @click.option("--endpoint")
 @click.option("--event")
 @click.option("--hook", help="Only deliveries that matched this hook.")
@@ -69,7 +69,11 @@ def deliveries(
         event_name = row["event"] or "-"
         if row["action"]:
             event_name += f".{row['action']}"
-        status_text = row["status"] if row["status"] != "rejected" else f"rejected: {row['reason']}"
+        status_text = (
+            row["status"]
+            if row["status"] != DeliveryStatus.REJECTED
+            else f"rejected: {row['reason']}"
+        )
         table.append(
             (
                 row["id"],

@@ -21,17 +21,18 @@ from hookd.cli.options import (
 from hookd.cli.storeaccess import with_store
 from hookd.config import Config
 from hookd.core.delivery import Delivery
-from hookd.core.events import delivery_action
+from hookd.core.forge_profiles import delivery_action
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES, JobStatus, values
 from hookd.intake import Plan, plan
 from hookd.replay import replay_delivery
 from hookd.store.base import Store
-from hookd.store.records import FINISHED_JOB_STATUSES, JOB_STATUSES, JobQuery
+from hookd.store.records import JobQuery
 from hookd.worker.execute import rebuild_delivery
 
 
 @click.command()
 @click.option("--limit", type=click.IntRange(1, 10000), default=20, show_default=True)
-@click.option("--status", type=click.Choice(JOB_STATUSES))
+@click.option("--status", type=click.Choice(values(JobStatus)))
 @click.option("--hook")
 @click.option("--delivery", "delivery_id", help="Only this delivery's jobs (hookd id).")
 @json_option
@@ -205,7 +206,7 @@ def _file_delivery(config: Config, path: Path, event: str, endpoint: str | None)
         forge=forge,
         event=event,
         forge_event=event,
-        action=delivery_action(forge, payload),
+        action=delivery_action(forge, event, payload),
         delivery_id=None,
         content_type="application/json",
         headers=(),

@@ -13,7 +13,7 @@ import httpx
 
 from hookd.cli.options import config_option, read_config
 from hookd.config import Config
-from hookd.core.signatures import signature_headers
+from hookd.core.forge_profiles import profile
 from hookd.samples import delivery_headers, fresh_sample
 
 
@@ -58,17 +58,7 @@ def send(
     except OSError as exc:
         raise click.ClickException(f"cannot read {payload_file}: {exc.strerror}") from exc
     if spec.secrets:
-        scheme = spec.signature
-        headers.update(
-            signature_headers(
-                spec.forge,
-                spec.secrets[0],
-                body,
-                header=scheme.header,
-                algorithm=scheme.algorithm,
-                prefix=scheme.prefix,
-            )
-        )
+        headers.update(profile(spec.forge).sign(spec.secrets[0], body, spec.signature))
     target = url or local_url(config, name)
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=30)

@@ -21,6 +21,7 @@ from hookd.config.validation_errors import validation_problems
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source, read_yaml
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.forge_profiles import profile
 from hookd.core.payload_reads import Reads
 from hookd.core.rules import HookRule
 from hookd.errors import ConfigError
@@ -253,7 +254,7 @@ def _endpoint_spec(
             "has no secret: set secret or secret_file, or insecure: true to accept "
             "unsigned deliveries",
         )
-    if endpoint.signature is not None and endpoint.forge != "generic":
+    if endpoint.signature is not None and not profile(endpoint.forge).signature_scheme:
         source.problem((*where, "signature"), "only a generic endpoint takes a signature scheme")
     return EndpointSpec(
         name=name,

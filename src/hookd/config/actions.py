@@ -14,13 +14,14 @@ from typing import ClassVar
 
 from hookd.config.model import ForwardSettings, HookSettings, MirrorSettings
 from hookd.config.steps import Step, parse_steps
+from hookd.core.vocabulary import ActionKind, Forge
 
 
 @dataclass(frozen=True, slots=True)
 class RunSettings:
     """`run:` a command (a string split into words, or a list), with `shell`, `cwd`, `env`."""
 
-    kind: ClassVar[str] = "run"
+    kind: ClassVar[ActionKind] = ActionKind.RUN
     command: str | list[str]
     shell: bool = False
     cwd: str | None = None
@@ -31,7 +32,7 @@ class RunSettings:
 class PythonSettings:
     """`python: module:function`."""
 
-    kind: ClassVar[str] = "python"
+    kind: ClassVar[ActionKind] = ActionKind.PYTHON
     handler: str
 
 
@@ -39,7 +40,7 @@ class PythonSettings:
 class GithubSteps:
     """`github:` API steps, in the order written."""
 
-    kind: ClassVar[str] = "github"
+    kind: ClassVar[ActionKind] = ActionKind.GITHUB
     steps: tuple[tuple[str, Step], ...]
 
 
@@ -47,7 +48,7 @@ class GithubSteps:
 class GitlabSteps:
     """`gitlab:` API steps, in the order written."""
 
-    kind: ClassVar[str] = "gitlab"
+    kind: ClassVar[ActionKind] = ActionKind.GITLAB
     steps: tuple[tuple[str, Step], ...]
 
 
@@ -73,12 +74,12 @@ def _mirror(hook: HookSettings) -> MirrorSettings:
 
 def _github(hook: HookSettings) -> GithubSteps:
     assert hook.github is not None
-    return GithubSteps(parse_steps("github", hook.github))
+    return GithubSteps(parse_steps(ActionKind.GITHUB, hook.github))
 
 
 def _gitlab(hook: HookSettings) -> GitlabSteps:
     assert hook.gitlab is not None
-    return GitlabSteps(parse_steps("gitlab", hook.gitlab))
+    return GitlabSteps(parse_steps(ActionKind.GITLAB, hook.gitlab))
 
 
 def _python(hook: HookSettings) -> PythonSettings:
@@ -86,16 +87,22 @@ def _python(hook: HookSettings) -> PythonSettings:
     return PythonSettings(hook.python)
 
 
-ACTION_PARSERS: Mapping[str, Callable[[HookSettings], ActionSettings]] = {
-    "run": _run,
-    "forward": _forward,
-    "mirror": _mirror,
-    "github": _github,
-    "gitlab": _gitlab,
-    "python": _python,
+ACTION_PARSERS: Mapping[ActionKind, Callable[[HookSettings], ActionSettings]] = {
+    ActionKind.RUN: _run,
+    ActionKind.FORWARD: _forward,
+    ActionKind.MIRROR: _mirror,
+    ActionKind.GITHUB: _github,
+    ActionKind.GITLAB: _gitlab,
+    ActionKind.PYTHON: _python,
 }
 """Each action key of a hook, and how its value becomes the action's settings. A parser
 raises StepsError (hookd.config.steps) for a value it cannot take."""
 
 ACTIONS = tuple(ACTION_PARSERS)
 """The action keys of a hook, in the order problems name them."""
+
+API_FORGES: Mapping[ActionKind, Forge] = {
+    ActionKind.GITHUB: Forge.GITHUB,
+    ActionKind.GITLAB: Forge.GITLAB,
+}
+"""The actions that call a forge's API, and whose: the endpoint they use must be able to."""

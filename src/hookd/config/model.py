@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from hookd.core.units import parse_duration, parse_size
+from hookd.core.vocabulary import ActionKind, Forge
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -114,7 +115,7 @@ class SignatureSettings(Strict):
 
 
 class EndpointSettings(Strict):
-    forge: Literal["github", "gitlab", "gitea", "generic"] = "github"
+    forge: Forge = Forge.GITHUB
     secret: SecretList | None = None
     secret_file: StringList | None = None
     path: str | None = None
@@ -151,7 +152,7 @@ def _concurrency(value: Any) -> Any:
 
 
 class ForwardSettings(Strict):
-    kind: ClassVar[str] = "forward"
+    kind: ClassVar[ActionKind] = ActionKind.FORWARD
     url: str
     secret: SecretStr | None = None
     timeout: Duration = 10.0
@@ -164,7 +165,7 @@ def _forward(value: Any) -> Any:
 
 
 class MirrorSettings(Strict):
-    kind: ClassVar[str] = "mirror"
+    kind: ClassVar[ActionKind] = ActionKind.MIRROR
     path: str
     push_to: str | None = Field(default=None, alias="push-to")
     url: str | None = None

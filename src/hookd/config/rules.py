@@ -7,13 +7,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from hookd.config.actions import ACTION_PARSERS, ACTIONS, ActionSettings, RunSettings
+from hookd.config.actions import (
+    ACTION_PARSERS,
+    ACTIONS,
+    API_FORGES,
+    ActionSettings,
+    RunSettings,
+)
 from hookd.config.model import ConcurrencySettings, ConfigFile, HookSettings
 from hookd.config.steps import StepsError, check_api_access, check_api_endpoints
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
 from hookd.core.delivery import DELIVERY_READS
-from hookd.core.events import ACTION_READS
+from hookd.core.forge_profiles import ACTION_READS
 from hookd.core.forward_url import ForwardUrlError, check_forward_url
 from hookd.core.payload_reads import Reads
 from hookd.core.render import (
@@ -25,6 +31,7 @@ from hookd.core.render import (
 )
 from hookd.core.rules import HookRule, Trigger, TriggerError, parse_trigger, trigger_reads
 from hookd.core.template_reads import expression_reads, template_reads
+from hookd.core.vocabulary import ActionKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +108,7 @@ def _trigger(hook: HookSettings, where: KeyPath, source: Source) -> Trigger | No
 
 
 def _action(
-    config: ConfigFile, hook: HookSettings, endpoint: str | None, key: str, where: KeyPath,
+    config: ConfigFile, hook: HookSettings, endpoint: str | None, key: ActionKind, where: KeyPath,
     source: Source,
 ) -> ActionSettings | None:  # fmt: skip
     """The action at `key` parsed into its settings (None, with problems, if it cannot
@@ -112,8 +119,9 @@ def _action(
         action = None
         for path, message in exc.problems:
             source.problem((*where, *path), message)
-    if key in ("github", "gitlab"):
-        check_api_access(key, endpoint, config.endpoints.get(endpoint or ""), where, source)
+    api = API_FORGES.get(key)
+    if api is not None:
+        check_api_access(api, endpoint, config.endpoints.get(endpoint or ""), where, source)
     return action
 
 

@@ -29,11 +29,14 @@ from hookd.config.model import ConfigFile, EndpointSettings
 from hookd.config.validation_errors import CONFIG_WORDING, validation_problems
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
+from hookd.core.forge_profiles import profile
 from hookd.core.render import RenderError, check_template
+from hookd.core.vocabulary import ActionKind, Forge
 
 WORDING = {**CONFIG_WORDING, "model_type": "expected a mapping of the step's fields"}
 GITHUB_STATES = ("error", "failure", "pending", "success")
-GITLAB_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
+# GitLab's own words for a commit status (its `canceled`, not hookd's JobStatus.CANCELLED).
+GITLAB_COMMIT_STATES = ("pending", "running", "success", "failed", "canceled", "skipped")
 CHECK_STATUSES = ("queued", "in_progress")
 CHECK_CONCLUSIONS = (
     "action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out",
@@ -71,7 +74,7 @@ def _choice(choices: tuple[str, ...]) -> AfterValidator:
 
 
 GithubState = Annotated[str, _choice(GITHUB_STATES)]
-GitlabState = Annotated[str, _choice(GITLAB_STATES)]
+GitlabState = Annotated[str, _choice(GITLAB_COMMIT_STATES)]
 CheckStatus = Annotated[str, _choice(CHECK_STATUSES)]
 CheckConclusion = Annotated[str, _choice(CHECK_CONCLUSIONS)]
 
@@ -167,15 +170,15 @@ class GitlabAccept(Step):
     should_remove_source_branch: bool | None = None
 
 
-STEPS: dict[str, dict[str, type[Step]]] = {
-    "github": {
+STEPS: dict[ActionKind, dict[str, type[Step]]] = {
+    ActionKind.GITHUB: {
         "comment": GithubComment,
         "status": GithubStatus,
         "check_run": GithubCheckRun,
         "pull_request": GithubPullRequest,
         "label": GithubLabel,
     },
-    "gitlab": {
+    ActionKind.GITLAB: {
         "note": GitlabNote,
         "status": GitlabStatus,
         "merge_request": GitlabMergeRequest,
@@ -203,7 +206,7 @@ class StepsError(ValueError):
         self.problems = problems
 
 
-def parse_steps(forge: str, raw: Mapping[str, Any]) -> tuple[tuple[str, Step], ...]:
+def parse_steps(forge: ActionKind, raw: Mapping[str, Any]) -> tuple[tuple[str, Step], ...]:
     """The steps of a `github:` or `gitlab:` map, in the order written. Raises StepsError
     naming every problem (unknown step, wrong field, a template that does not compile)."""
     known = STEPS[forge]
@@ -284,7 +287,7 @@ def check_api_endpoints(config: ConfigFile, source: Source) -> None:
 
 
 def check_api_access(
-    forge: str,
+    forge: Forge,
     endpoint_name: str | None,
     endpoint: EndpointSettings | None,
     where: KeyPath,
@@ -297,11 +300,11 @@ def check_api_access(
             source.problem(where, problem)
 
 
-def _access_problem(forge: str, name: str | None, endpoint: EndpointSettings) -> str | None:
-    if forge == "github" and endpoint.api_token is None and endpoint.app_id is None:
-        return f"endpoint {name!r} needs api_token, or app_id and private_key_file, for API steps"
-    if forge == "gitlab" and endpoint.api_token is None:
-        return f"endpoint {name!r} needs api_token for API steps"
+def _access_problem(forge: Forge, name: str | None, endpoint: EndpointSettings) -> str | None:
+    app_auth = profile(forge).app_auth
+    if endpoint.api_token is None and not (app_auth and endpoint.app_id is not None):
+        needs = "api_token, or app_id and private_key_file," if app_auth else "api_token"
+        return f"endpoint {name!r} needs {needs} for API steps"
     if endpoint.api_url is None and endpoint.forge != forge:
         return f"endpoint {name!r} is a {endpoint.forge} endpoint: give it the {forge} api_url"
     return None

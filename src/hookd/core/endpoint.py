@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hookd.core.payload_reads import Reads
+from hookd.core.vocabulary import Forge
 
-FORGES = ("github", "gitlab", "gitea", "generic")
 ALGORITHMS = ("sha1", "sha256", "sha512")
 
 
@@ -25,7 +25,7 @@ class EndpointSpec:
     `reads` what receiving a delivery reads of its payload (config.rules.build_reads)."""
 
     name: str
-    forge: str
+    forge: Forge
     secrets: tuple[bytes, ...] = field(default=(), repr=False)
     insecure: bool = False
     legacy_sha1: bool = False

@@ -69,21 +69,12 @@ def gitlab_action(payload: Mapping[str, Any]) -> str | None:
 GITEA_ACTIONS = {"synchronized": "synchronize", "label_updated": "labeled"}
 
 
-def payload_action(payload: Mapping[str, Any], forge: str = "github") -> str | None:
-    """GitHub's and Gitea's `action` field, in GitHub's words, when the payload has one."""
+def gitea_action(payload: Mapping[str, Any]) -> str | None:
+    """Gitea's `action` field, in GitHub's words, when the payload has one."""
     action = payload.get("action")
     if not isinstance(action, str):
         return None
-    return GITEA_ACTIONS.get(action, action) if forge == "gitea" else action
-
-
-ACTION_READS = (("action",), ("object_attributes", "action"), ("object_attributes", "oldrev"))
-"""The payload paths `delivery_action` reads, whichever the forge."""
-
-
-def delivery_action(forge: str, payload: Mapping[str, Any]) -> str | None:
-    """A payload's action in GitHub's words, whichever forge sent it."""
-    return gitlab_action(payload) if forge == "gitlab" else payload_action(payload, forge)
+    return GITEA_ACTIONS.get(action, action)
 
 
 # Every event GitHub sends in X-GitHub-Event: docs.github.com "Webhook events and payloads"
@@ -124,11 +115,4 @@ GITEA_EVENT_NAMES = frozenset({
 GENERIC_EVENT = "webhook"
 """The event of a generic endpoint that names no event header."""
 
-FORGE_EVENT_NAMES = {
-    "github": GITHUB_EVENT_NAMES,
-    "gitlab": frozenset(gitlab_event(name) for name in (*GITLAB_EVENTS, *GITLAB_OTHER_HOOKS)),
-    "gitea": GITEA_EVENT_NAMES,
-    "generic": frozenset({GENERIC_EVENT}),
-}
-"""hookd's names for the events each forge defines: a bounded set, unlike what a sender
-may put in an event header (metrics count any other name as `other`)."""
+GITLAB_EVENT_NAMES = frozenset(gitlab_event(name) for name in (*GITLAB_EVENTS, *GITLAB_OTHER_HOOKS))

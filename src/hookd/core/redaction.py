@@ -12,14 +12,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from hookd.core.forge_profiles import SECRET_PAYLOAD_FIELDS
+
 REDACTED = "[redacted]"
 # Header names that say their value authenticates someone: forges' signatures and tokens,
 # and the usual credentials. A signature is no secret by itself, but it lets anyone with the
 # body replay the request to another receiver sharing the secret, so it is not shown either.
 SECRET_HEADER_WORDS = ("signature", "token", "secret", "authorization", "cookie", "password", "key")
-# Top-level payload members that carry a secret: old Gitea and Gogs put the webhook's
-# secret itself into every body they send.
-SECRET_PAYLOAD_FIELDS = frozenset({"secret"})
+# Top-level payload members that carry a secret (old Gitea and Gogs put the webhook's
+# secret itself into every body they send): each forge profile names its own.
 # A JSON string (possibly cut off by a truncated text) or one structural character.
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[{}\[\]:,]')
 _FORM = "application/x-www-form-urlencoded"

@@ -51,26 +51,3 @@ def is_hex_digest(value: str, algorithm: str) -> bool:
     (`int(value, 16)` would also take `0x`, `_`, a sign, spaces and non-ASCII whitespace,
     and `hmac.compare_digest` raises on non-ASCII text)."""
     return len(value) == _HEX_LENGTHS[algorithm] and _HEX.fullmatch(value) is not None
-
-
-def signature_headers(
-    forge: str,
-    secret: bytes,
-    body: bytes,
-    *,
-    header: str = "X-Hub-Signature-256",
-    algorithm: str = "sha256",
-    prefix: str = "sha256=",
-) -> dict[str, str]:
-    """The headers a forge would sign `body` with (`body` is the JSON it signs)."""
-    if forge == "gitlab":
-        return {"X-Gitlab-Token": secret.decode("utf-8", "surrogateescape")}
-    if forge == "gitea":
-        digest = sign(secret, body)
-        return {"X-Gitea-Signature": digest, "X-Hub-Signature-256": f"sha256={digest}"}
-    if forge == "github":
-        return {
-            "X-Hub-Signature-256": f"sha256={sign(secret, body)}",
-            "X-Hub-Signature": f"sha1={sign(secret, body, 'sha1')}",
-        }
-    return {header: f"{prefix}{sign(secret, body, algorithm)}"}

@@ -25,8 +25,8 @@ import httpx
 from httpx_sse import ServerSentEvent, SSEError, aconnect_sse
 
 from hookd.core.endpoint import SignatureScheme
+from hookd.core.forge_profiles import profile
 from hookd.core.retry import backoff_delay
-from hookd.core.signatures import signature_headers
 from hookd.relay import RefusedError, RelayError
 from hookd.relay.wire import Pairs, Relayed, decode_relayed
 
@@ -136,14 +136,7 @@ class Resigner:
     scheme: SignatureScheme
 
     def __call__(self, headers: Pairs, body: bytes) -> Pairs:
-        fresh = signature_headers(
-            self.forge,
-            self.secret,
-            body,
-            header=self.scheme.header,
-            algorithm=self.scheme.algorithm,
-            prefix=self.scheme.prefix,
-        )
+        fresh = profile(self.forge).sign(self.secret, body, self.scheme)
         replaced = {name.lower() for name in fresh}
         kept = tuple((name, value) for name, value in headers if name.lower() not in replaced)
         return kept + tuple(fresh.items())

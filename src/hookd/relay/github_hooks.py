@@ -19,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from hookd.config import Config
+from hookd.core.vocabulary import Forge
 from hookd.forge_rest import GITHUB_API_URL, forge_message
 from hookd.relay import GitHubError
 
@@ -225,7 +226,7 @@ def plan_registration(
     """
     environ = os.environ if environ is None else environ
     name = endpoint or next(
-        (key for key, value in config.endpoints.items() if value.forge == "github"), None
+        (key for key, value in config.endpoints.items() if value.forge is Forge.GITHUB), None
     )
     if name is None or name not in config.endpoints:
         raise GitHubError(
@@ -234,7 +235,7 @@ def plan_registration(
             else f"no GitHub endpoint in {config.path}"
         )
     settings = config.endpoints[name]
-    if settings.forge != "github":
+    if settings.forge is not Forge.GITHUB:
         raise GitHubError(f"endpoint {name!r} is a {settings.forge} endpoint, not a GitHub one")
     secrets = config.specs[name].secrets
     if not secrets:

@@ -16,13 +16,16 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from hookd.core.events import gitlab_action, payload_action
+from hookd.core.events import gitlab_action
+from hookd.core.vocabulary import Forge
 
-FORGES = ("github", "gitlab", "gitea")
+FORGES = (Forge.GITHUB, Forge.GITLAB, Forge.GITEA)
+"""The forges hookd has samples of."""
 
 # The action `load_sample` picks when none is given and the event has several.
 DEFAULT_ACTIONS: dict[str, str] = {
@@ -44,6 +47,8 @@ GITLAB_INSTANCE = "https://gitlab.example.com"
 
 # hookd's event names (hookd.core.events) for GitLab's object kinds.
 _GITLAB_ALIASES = {"pull_request": "merge_request", "issues": "issue", "issue_comment": "note"}
+_EVENT_ALIASES: dict[str, dict[str, str]] = {Forge.GITLAB: _GITLAB_ALIASES}
+"""hookd's event names a forge's samples are also found under."""
 
 # `X-Gitlab-Event` per object_kind: gitlabhq app/services/web_hook_service.rb, see
 # shared/design/FORGES.md section 2.
@@ -163,35 +168,52 @@ def delivery_headers(forge: str, event: str, *, delivery_id: str) -> dict[str, s
     """The headers the forge sends with a delivery of `event`, except the signature or token
     (the sender adds those). `delivery_id` goes where the forge puts its delivery id.
     Sources: shared/design/FORGES.md."""
-    if forge == "github":
-        return {
-            "Content-Type": "application/json",
-            "User-Agent": "GitHub-Hookshot/hookd",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery_id,
-            "X-GitHub-Hook-ID": str(GITHUB_HOOK_ID),
-            "X-GitHub-Hook-Installation-Target-Type": "repository",
-            "X-GitHub-Hook-Installation-Target-ID": str(GITHUB_REPOSITORY_ID),
-        }
-    if forge == "gitlab":
-        return {
-            "Content-Type": "application/json",
-            "User-Agent": "GitLab/17.0.0",
-            "X-Gitlab-Event": gitlab_hook_name(event),
-            "X-Gitlab-Instance": GITLAB_INSTANCE,
-            "X-Gitlab-Webhook-UUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"webhook:{delivery_id}")),
-            "X-Gitlab-Event-UUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{delivery_id}")),
-            "Idempotency-Key": delivery_id,
-        }
-    if forge == "gitea":
-        # Gitea sends each value three times, under its own, Gogs' and GitHub's names.
-        headers = {"Content-Type": "application/json"}
-        for prefix in ("X-Gitea", "X-Gogs", "X-GitHub"):
-            headers[f"{prefix}-Event"] = event
-            headers[f"{prefix}-Event-Type"] = event
-            headers[f"{prefix}-Delivery"] = delivery_id
-        return headers
-    raise LookupError(_unknown_forge(forge))
+    headers = _SENDERS.get(forge)
+    if headers is None:
+        raise LookupError(_unknown_forge(forge))
+    return headers(event, delivery_id)
+
+
+def _github_headers(event: str, delivery_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GitHub-Hookshot/hookd",
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery_id,
+        "X-GitHub-Hook-ID": str(GITHUB_HOOK_ID),
+        "X-GitHub-Hook-Installation-Target-Type": "repository",
+        "X-GitHub-Hook-Installation-Target-ID": str(GITHUB_REPOSITORY_ID),
+    }
+
+
+def _gitlab_headers(event: str, delivery_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GitLab/17.0.0",
+        "X-Gitlab-Event": gitlab_hook_name(event),
+        "X-Gitlab-Instance": GITLAB_INSTANCE,
+        "X-Gitlab-Webhook-UUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"webhook:{delivery_id}")),
+        "X-Gitlab-Event-UUID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"event:{delivery_id}")),
+        "Idempotency-Key": delivery_id,
+    }
+
+
+def _gitea_headers(event: str, delivery_id: str) -> dict[str, str]:
+    # Gitea sends each value three times, under its own, Gogs' and GitHub's names.
+    headers = {"Content-Type": "application/json"}
+    for prefix in ("X-Gitea", "X-Gogs", "X-GitHub"):
+        headers[f"{prefix}-Event"] = event
+        headers[f"{prefix}-Event-Type"] = event
+        headers[f"{prefix}-Delivery"] = delivery_id
+    return headers
+
+
+_SENDERS: dict[str, Callable[[str, str], dict[str, str]]] = {
+    Forge.GITHUB: _github_headers,
+    Forge.GITLAB: _gitlab_headers,
+    Forge.GITEA: _gitea_headers,
+}
+"""How each forge with samples sends them: its headers for an event and a delivery id."""
 
 
 def gitlab_hook_name(event: str) -> str:
@@ -211,8 +233,7 @@ def _resolve(forge: str, event: str, action: str | None) -> str:
     index = _index()
     if forge not in FORGES:
         raise LookupError(_unknown_forge(forge))
-    if forge == "gitlab":
-        event = _GITLAB_ALIASES.get(event, event)
+    event = _EVENT_ALIASES.get(forge, {}).get(event, event)
     plain = index.get((forge, event, None))
     if action is None:
         chosen = plain or index.get((forge, event, DEFAULT_ACTIONS.get(event)))
@@ -230,7 +251,7 @@ def _own_actions(name: str) -> list[str]:
     """The action a sample's payload carries: the forge's word first, then hookd's."""
     payload = json.loads(_read(name))
     attrs = payload.get("object_attributes")
-    forge_word = attrs.get("action") if isinstance(attrs, dict) else payload_action(payload)
+    forge_word = attrs.get("action") if isinstance(attrs, dict) else payload.get("action")
     found = [forge_word, gitlab_action(payload)]
     return [a for i, a in enumerate(found) if isinstance(a, str) and a not in found[:i]]
 

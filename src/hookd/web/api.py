@@ -24,10 +24,11 @@ from starlette.routing import Route
 
 from hookd.config import Config
 from hookd.config.validation_errors import validation_problems
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
-from hookd.store.records import FINISHED_JOB_STATUSES, DeliveryQuery, JobQuery
+from hookd.store.records import DeliveryQuery, JobQuery
 from hookd.web import api_models as models
 from hookd.web.api_logs import log_response
 from hookd.web.api_views import delivery_detail

@@ -17,9 +17,10 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES
 from hookd.errors import NotFound
 from hookd.store.base import Store
-from hookd.store.records import FINISHED_JOB_STATUSES, iso
+from hookd.store.records import iso
 from hookd.web.event_stream import (
     EVENT_STREAM,
     KEEPALIVE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,8 @@ from pydantic import (
     Field,
     JsonValue,
 )
+
+from hookd.core.vocabulary import DeliveryStatus, JobStatus
 
 ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 MAX_LIMIT = 500
@@ -44,8 +46,15 @@ def _utc(value: datetime) -> datetime:
 
 Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 
-DeliveryStatus = Literal["accepted", "duplicate", "rejected"]
-JobStatus = Literal["queued", "running", "succeeded", "failed", "timed_out", "cancelled"]
+# The states as pydantic sees them: a Literal of the enum's members, so the schema lists the
+# strings where they are used (a query parameter's schema cannot follow a `$ref`) and a value
+# validates to the member. The type checker sees the enum itself.
+if TYPE_CHECKING:
+    DeliveryStatusField = DeliveryStatus
+    JobStatusField = JobStatus
+else:
+    DeliveryStatusField = Literal[tuple(DeliveryStatus)]
+    JobStatusField = Literal[tuple(JobStatus)]
 
 
 class Filters(BaseModel):
@@ -64,7 +73,7 @@ class Filters(BaseModel):
 class DeliveryFilters(Filters):
     endpoint: str | None = Field(None, description="Endpoint name, as in hookd.yaml.")
     event: str | None = Field(None, description="hookd's event name: push, pull_request, ...")
-    status: DeliveryStatus | None = Field(None, description="How the request was answered.")
+    status: DeliveryStatusField | None = Field(None, description="How the request was answered.")
     hook: str | None = Field(None, description="Only deliveries that matched this hook.")
     repository: str | None = Field(None, description="owner/name")
     since: Moment | None = Field(None, description="Received at or after (ISO 8601).")
@@ -78,7 +87,7 @@ class DeliveryFilters(Filters):
 
 
 class JobFilters(Filters):
-    status: JobStatus | None = None
+    status: JobStatusField | None = None
     hook: str | None = None
     delivery: str | None = Field(None, description="Only this delivery's jobs (hookd id).")
 
@@ -116,7 +125,7 @@ class Delivery(Record):
     action: str | None
     repository: str | None
     received_at: datetime
-    status: DeliveryStatus
+    status: DeliveryStatusField
     reason: str | None = Field(description="Why it was rejected.")
     hooks: list[str] = Field(description="The hooks it matched.")
     jobs: list[str] = Field(description="Ids of its jobs.")
@@ -132,7 +141,7 @@ class Job(Record):
     id: str
     delivery_id: str
     hook: str
-    status: JobStatus
+    status: JobStatusField
     attempts: int
     max_attempts: int
     exit_code: int | None

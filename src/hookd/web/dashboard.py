@@ -21,18 +21,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hookd.config import Config
+from hookd.core import vocabulary
 from hookd.core.delivery import Body
 from hookd.core.redaction import redact_body_text
+from hookd.core.vocabulary import FINISHED_JOB_STATUSES, DeliveryStatus, JobStatus
 from hookd.errors import NotFound, StoreError
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
-from hookd.store.records import (
-    DELIVERY_STATUSES,
-    FINISHED_JOB_STATUSES,
-    JOB_STATUSES,
-    DeliveryQuery,
-    JobQuery,
-)
+from hookd.store.records import DeliveryQuery, JobQuery
 from hookd.web import api_models as models
 from hookd.web.api import MAX_JOBS, BadRequest, parse_query
 from hookd.web.api_views import delivery_detail
@@ -110,7 +106,7 @@ class Dashboard:
         params = {k: v for k, v in request.query_params.items() if v}
         values: dict[str, Any] = {"filters": params, "records": [], "error": None, "next": None}
         values.update(endpoints=list(self.config.endpoints), hooks=list(self.config.hooks))
-        values.update(statuses=DELIVERY_STATUSES, live=None)
+        values.update(statuses=vocabulary.values(DeliveryStatus), live=None)
         try:
             filters = parse_query(models.DeliveryFilters, params)
         except BadRequest as exc:
@@ -155,14 +151,14 @@ class Dashboard:
             raw=raw,
             size=len(body),
             cut=cut,
-            replayable=detail.record.status == "accepted" and bool(detail.body),
+            replayable=detail.record.status == DeliveryStatus.ACCEPTED and bool(detail.body),
             finished=FINISHED_JOB_STATUSES,
         )
 
     async def jobs(self, request: Request, session: Session) -> Response:
         params = {k: v for k, v in request.query_params.items() if v}
         values: dict[str, Any] = {"filters": params, "records": [], "error": None, "next": None}
-        values.update(hooks=list(self.config.hooks), statuses=JOB_STATUSES)
+        values.update(hooks=list(self.config.hooks), statuses=vocabulary.values(JobStatus))
         try:
             filters = parse_query(models.JobFilters, params)
         except BadRequest as exc:

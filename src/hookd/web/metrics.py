@@ -26,7 +26,8 @@ from prometheus_client import (
 from prometheus_client.exposition import generate_latest
 
 from hookd.config import Config
-from hookd.core.events import FORGE_EVENT_NAMES
+from hookd.core.forge_profiles import profile
+from hookd.core.vocabulary import JobStatus
 from hookd.store.base import Store
 from hookd.store.records import JobOutcome
 
@@ -34,7 +35,7 @@ from hookd.store.records import JobOutcome
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in the library
 REGISTRY = CollectorRegistry()
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
-QUEUE_STATUSES = ("queued", "running")
+QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 DELIVERIES = Counter(
     "hookd_deliveries",
@@ -131,7 +132,7 @@ def count_rejection(endpoint: str, reason: str) -> None:
 
 class EventLabels:
     """The `event` label of each endpoint's deliveries: the event's name when the endpoint's
-    forge defines it (core.events.FORGE_EVENT_NAMES) or one of the endpoint's hooks names it
+    forge defines it (its profile's `known_events`) or one of the endpoint's hooks names it
     under `on:`, else `other`. A generic endpoint's sender defines its own events: those its
     hooks wait for are counted by name."""
 
@@ -143,7 +144,7 @@ class EventLabels:
             named = {
                 spec.event for rule in config.rules.get(name, ()) for spec in rule.trigger.events
             }
-            self._known[name] = FORGE_EVENT_NAMES.get(endpoint.forge, frozenset()) | named
+            self._known[name] = profile(endpoint.forge).known_events | named
 
     def label(self, endpoint: str, event: str | None) -> str | None:
         if event is None or event in self._known.get(endpoint, ()):

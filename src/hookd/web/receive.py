@@ -26,6 +26,7 @@ from hookd.config import Config
 from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
 from hookd.core.ratelimit import FailureLimiter, retry_after_header
+from hookd.core.vocabulary import DeliveryStatus
 from hookd.deliverylog import cut, log_delivery, rejection_log
 from hookd.errors import StoreError
 from hookd.intake import plan
@@ -251,7 +252,7 @@ class Receiver:
                 "error": "hookd could not store this delivery; please redeliver it."
             }
             return _Outcome(503, content, delivery.event, delivery.delivery_id, str(exc))
-        if recorded.status == "duplicate":
+        if recorded.status == DeliveryStatus.DUPLICATE:
             # A captured body sent again and again costs no row and a log line a second.
             budget = "replayed" if recorded.same_body else None
             content = _duplicate(recorded)

@@ -21,6 +21,7 @@ from hookd.core.delivery import Body, Delivery
 from hookd.core.forges import payload_json, read_payload
 from hookd.core.payload_reads import Reads
 from hookd.core.retry import backoff_delay
+from hookd.core.vocabulary import JobStatus
 from hookd.errors import StoreError
 from hookd.intake import delivery_context
 from hookd.store.base import Store
@@ -187,14 +188,14 @@ async def _attempt(
 def _decide(job: JobRecord, result: ActionResult) -> JobOutcome:
     if result.retry_at is not None:
         return JobOutcome(
-            status="queued", exit_code=result.exit_code, error=result.error,
+            status=JobStatus.QUEUED, exit_code=result.exit_code, error=result.error,
             retry_at=result.retry_at, count_attempt=False,
         )  # fmt: skip
-    again = result.status in ("failed", "timed_out") and result.retryable
+    again = result.status in (JobStatus.FAILED, JobStatus.TIMED_OUT) and result.retryable
     if again and job.attempts < job.max_attempts:
         delay = backoff_delay(job.attempts, jitter=random.random())  # noqa: S311 - not crypto
         return JobOutcome(
-            status="queued", exit_code=result.exit_code, error=result.error,
+            status=JobStatus.QUEUED, exit_code=result.exit_code, error=result.error,
             retry_at=datetime.now(UTC) + timedelta(seconds=delay),
         )  # fmt: skip
     return JobOutcome(

@@ -19,6 +19,7 @@ from pathlib import Path
 from hookd import procctl
 from hookd.actions.containment import reap_orphans
 from hookd.config import Config
+from hookd.core.vocabulary import JobStatus
 from hookd.errors import StoreError
 from hookd.store.base import Store
 from hookd.store.records import JobOutcome, JobRecord
@@ -130,7 +131,7 @@ class WorkerPool:
             raise
         except Exception as exc:  # a bug in one job must not stop the worker
             log.exception("job %s failed inside hookd", job.id)
-            outcome = JobOutcome(status="failed", error=f"hookd failed running it: {exc}")
+            outcome = JobOutcome(status=JobStatus.FAILED, error=f"hookd failed running it: {exc}")
         finally:
             heartbeat.cancel()
         recording = asyncio.create_task(self._finish(worker, job, outcome, claimed))
