@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from hookd.core.delivery import Delivery
+from hookd.store.catch_up_sql import CatchUpStore
 from hookd.store.records import (
     REJECTIONS_KEPT,
     DeliveryDetail,
@@ -155,3 +156,7 @@ class Store(Protocol):
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return when new work may be claimable (a delivery or retry was recorded), or
         after `timeout` seconds at the latest."""
+
+    def catch_up(self) -> CatchUpStore:
+        """Catch-up's records (hooks, redeliveries asked for): see `hookd.catch_up`."""
+        raise NotImplementedError

@@ -26,10 +26,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from hookd.core.delivery import Delivery
 from hookd.errors import StoreError
+from hookd.store import catch_up_sql, sessions_sql
 from hookd.store import postgres_jobs as jobs_sql
 from hookd.store import postgres_record as record
 from hookd.store import postgres_sql as sql
-from hookd.store import sessions_sql
 from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
 from hookd.store.postgres_listen import NOTIFY, Listener, Notifier
@@ -312,6 +312,10 @@ class PostgresStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)
+
+    def catch_up(self) -> catch_up_sql.CatchUpStore:
+        db = catch_up_sql.Postgres(self._connected, connect, self.target)
+        return catch_up_sql.CatchUpStore(db)
 
 
 def _left(deadline: float) -> float:

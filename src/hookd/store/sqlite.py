@@ -18,7 +18,7 @@ import orjson
 
 from hookd.core.delivery import Delivery
 from hookd.errors import StoreError
-from hookd.store import sessions_sql
+from hookd.store import catch_up_sql, sessions_sql
 from hookd.store import sqlite_jobs as jobs_sql
 from hookd.store import sqlite_sql as sql
 from hookd.store.filters import prune_in_batches
@@ -253,6 +253,9 @@ class SqliteStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._wakeups.wait(timeout)
+
+    def catch_up(self) -> catch_up_sql.CatchUpStore:
+        return catch_up_sql.CatchUpStore(catch_up_sql.Sqlite(self._read, self._write))
 
 
 def _migrate(connection: sqlite3.Connection) -> int:
