@@ -34,6 +34,7 @@ from hookd.store.records import (
     JobQuery,
 )
 from hookd.web import api_models as models
+from hookd.web import catch_up_views
 from hookd.web.api import MAX_JOBS, BadRequest, parse_query
 from hookd.web.api_views import delivery_detail
 from hookd.web.auth import Auth
@@ -178,6 +179,15 @@ class Dashboard:
             values["next"] = "?" + urlencode({**params, "before": records[-1].id})
         return self.render(request, session, "jobs.html", **values)
 
+    async def catch_up(self, request: Request, session: Session) -> Response:
+        params = {k: v for k, v in request.query_params.items() if v}
+        try:
+            values = await catch_up_views.page_values(self.store, params)
+        except BadRequest as exc:
+            values = {"records": [], "next": None, "error": str(exc)}
+            return self.render(request, session, "catch_up.html", 400, **values)
+        return self.render(request, session, "catch_up.html", error=None, **values)
+
     async def job(self, request: Request, session: Session) -> Response:
         job = await self.store.get_job(request.path_params["id"])
         data = await self.store.read_log(job.id)
@@ -231,6 +241,7 @@ class Dashboard:
             Route("/jobs/{id}", self.page(self.job)),
             Route("/jobs/{id}/cancel", self.action(self.cancel), methods=["POST"]),
             Route("/jobs/{id}/retry", self.action(self.retry), methods=["POST"]),
+            Route("/catch-up", self.page(self.catch_up)),
             *self.forms.routes(),
         ]
 
