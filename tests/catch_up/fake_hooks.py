@@ -12,7 +12,7 @@ answer it got (status 0 when nothing answered), and it answers the documented AP
   {hook}/events/{id}/resend` likewise.
 
 Tokens are checked (`Authorization: Bearer`, `PRIVATE-TOKEN`); an unknown hook is a 404;
-`limit(n)` answers the next n listing requests 429 with `Retry-After: 1`.
+`limit(n, hook)` answers the hook's next n listings 429 with `Retry-After: 1`.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class FakeHooks:
         self._lock = threading.Lock()
         self._ids = iter(range(10_000, 10**9))
         self._limited = 0
+        self._limited_hook = ""
         self._pending: list[threading.Thread] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -85,9 +86,10 @@ class FakeHooks:
         self._server.shutdown()
         self._server.server_close()
 
-    def limit(self, times: int) -> None:
+    def limit(self, times: int, hook: str) -> None:
+        """Answer the next `times` listings of `hook` 429 with `Retry-After: 1`."""
         with self._lock:
-            self._limited = times
+            self._limited, self._limited_hook = times, hook
 
     def posts(self) -> list[Seen]:
         with self._lock:
@@ -131,15 +133,20 @@ class FakeHooks:
         return self._deliver(Delivery(key, hook, "push_hook", body, headers), **kw)
 
     def _deliver(
-        self, delivery: Delivery, *, recorded: int | None = None, ago: float = 0.0
+        self,
+        delivery: Delivery,
+        *,
+        recorded: int | None = None,
+        ago: float = 0.0,
+        post: bool = True,
     ) -> str:
-        """Post the delivery now and record the attempt (as `recorded` instead of the real
-        answer when given: the forge saw a timeout though hookd stored it), `ago` seconds
-        in the past."""
+        """Post the delivery now (unless not `post`) and record the attempt, `ago` seconds
+        in the past, as `recorded` instead of the real answer when given (the forge saw a
+        timeout though hookd stored it)."""
         with self._lock:
             self.deliveries[delivery.key] = delivery
             self.hooks.add(delivery.hook)
-        status = self._post(delivery)
+        status = self._post(delivery) if post else 0
         self._record(delivery, recorded if recorded is not None else status, ago)
         return delivery.key
 
@@ -266,7 +273,9 @@ def _handler(fake: FakeHooks) -> type[BaseHTTPRequestHandler]:
             path = parts.path
             with fake._lock:
                 fake.seen.append(Seen(method, path, query))
-                limited = method == "GET" and fake._limited > 0
+                limited = (
+                    method == "GET" and fake._limited > 0 and path.startswith(fake._limited_hook)
+                )
                 if limited:
                     fake._limited -= 1
             if limited:

@@ -52,11 +52,14 @@ Sleep = Callable[[float], Any]
 
 @dataclass
 class HookApi:
-    """One hook at `path` on a forge's API, asked with `client` (its auth headers set)."""
+    """One hook at `path` on the forge's API at `base`, asked with `client` and the `auth`
+    headers."""
 
     client: httpx.AsyncClient
     forge: str
+    base: str
     path: str
+    auth: Mapping[str, str]
     sleep: Sleep = asyncio.sleep
 
     async def attempts(self, since: datetime) -> AsyncIterator[Attempt]:
@@ -121,7 +124,9 @@ class HookApi:
         """The forge's answer, after waiting out every rate limit it names."""
         while True:
             try:
-                response = await self.client.request(method, path, params=params)
+                response = await self.client.request(
+                    method, self.base.rstrip("/") + path, params=params, headers=self.auth
+                )
             except httpx.HTTPError as exc:
                 raise CatchUpError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
             now = datetime.now(UTC)

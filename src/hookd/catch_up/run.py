@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from hookd.actions.forge_api import StepError
 from hookd.actions.github_app import app_jwt
 from hookd.actions.gitlab_steps import GITLAB_API
@@ -88,13 +90,16 @@ async def catch_up(
         if not mine:
             return None
         summary = Summary()
-        for name, settings in config.endpoints.items():
-            if endpoints is not None and name not in endpoints:
-                continue
-            if settings.forge not in FORGES or not settings.catch_up.enabled:
-                continue
-            run = _EndpointRun(config, store, records, name, settings, summary, dry_run, sleep)
-            await run.run(since)
+        async with forge_client({}) as client:
+            for name, settings in config.endpoints.items():
+                if endpoints is not None and name not in endpoints:
+                    continue
+                if settings.forge not in FORGES or not settings.catch_up.enabled:
+                    continue
+                run = _EndpointRun(
+                    config, store, records, client, name, settings, summary, dry_run, sleep
+                )
+                await run.run(since)
         return summary
 
 
@@ -103,6 +108,7 @@ class _EndpointRun:
     config: Config
     store: Store
     records: CatchUpStore
+    client: httpx.AsyncClient
     name: str
     settings: EndpointSettings
     summary: Summary
@@ -158,31 +164,30 @@ class _EndpointRun:
     ) -> None:
         forge = self.settings.forge
         base = self.settings.api_url or (GITHUB_API_URL if forge == "github" else GITLAB_API)
-        async with forge_client(auth, base) as client:
-            api = HookApi(client, forge, state.hook, self.sleep)
-            try:
-                found = [attempt async for attempt in api.attempts(cutoff)]
-            except HookGone as exc:
-                log.warning(
-                    "catch-up: endpoint %r: the hook %s is gone (%s); no longer asking it",
-                    self.name, state.hook, exc,
-                )  # fmt: skip
-                if not self.dry_run:
-                    await self.records.save_hooks(self.name, [replace(state, gone_at=now)])
-                return
-            except CatchUpError as exc:
-                log.error("catch-up: endpoint %r, hook %s: %s", self.name, state.hook, exc)
-                return
-            failed = [f for f in failures(found) if f.failed_at is None or f.failed_at >= cutoff]
-            keys = [f.key for f in failed]
-            held = await self.records.held(self.name, keys)
-            asked = await self.records.asked(self.name, keys)
-            for failure in failed:
-                decided = verdict(failure.key, held, asked)
-                if decided != ASK or self.dry_run:
-                    self.summary.lines.append(Line(self.name, state.hook, failure, decided))
-                    continue
-                await self._ask(api, state.hook, failure, now)
+        api = HookApi(self.client, forge, base, state.hook, auth, self.sleep)
+        try:
+            found = [attempt async for attempt in api.attempts(cutoff)]
+        except HookGone as exc:
+            log.warning(
+                "catch-up: endpoint %r: the hook %s is gone (%s); no longer asking it",
+                self.name, state.hook, exc,
+            )  # fmt: skip
+            if not self.dry_run:
+                await self.records.save_hooks(self.name, [replace(state, gone_at=now)])
+            return
+        except CatchUpError as exc:
+            log.error("catch-up: endpoint %r, hook %s: %s", self.name, state.hook, exc)
+            return
+        failed = [f for f in failures(found) if f.failed_at is None or f.failed_at >= cutoff]
+        keys = [f.key for f in failed]
+        held = await self.records.held(self.name, keys)
+        asked = await self.records.asked(self.name, keys)
+        for failure in failed:
+            decided = verdict(failure.key, held, asked)
+            if decided != ASK or self.dry_run:
+                self.summary.lines.append(Line(self.name, state.hook, failure, decided))
+                continue
+            await self._ask(api, state.hook, failure, now)
         if not self.dry_run:
             await self.records.save_hooks(self.name, [replace(state, caught_up_at=now)])
 
