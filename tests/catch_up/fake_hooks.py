@@ -58,6 +58,7 @@ class Seen:
 @dataclass
 class FakeHooks:
     hooks: set[str] = field(default_factory=set)
+    delay: float = 0.0  # seconds each listing takes
     target: str = "http://127.0.0.1:9"
     attempts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
@@ -292,6 +293,7 @@ def _handler(fake: FakeHooks) -> type[BaseHTTPRequestHandler]:
                     if hook not in fake.hooks:
                         self._send(404, {"message": "Not Found"})
                         return
+                    time.sleep(fake.delay)
                     items, following = fake.listing(hook, forge, query)
                     headers = {}
                     if following and forge == "github":
