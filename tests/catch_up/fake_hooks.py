@@ -11,7 +11,8 @@ answer it got (status 0 when nothing answered), and it answers the documented AP
 - GitLab: `GET {hook}/events?per_page=&page=` newest first, `X-Next-Page`; `POST
   {hook}/events/{id}/resend` likewise.
 
-Tokens are checked (`Authorization: Bearer`, `PRIVATE-TOKEN`); an unknown hook is a 404;
+Tokens are checked (`Authorization: Bearer`, `PRIVATE-TOKEN`; for the App's hook, the App's
+JWT, verified with its public key); an unknown hook is a 404;
 `limit(n, hook)` answers the hook's next n listings 429 with `Retry-After: 1`.
 """
 
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 
 GITHUB_TOKEN = "ghp_catch_up_token"
 GITLAB_TOKEN = "glpat-catch-up-token"
@@ -59,6 +61,8 @@ class Seen:
 class FakeHooks:
     hooks: set[str] = field(default_factory=set)
     delay: float = 0.0  # seconds each listing takes
+    app_id: int | None = None  # with `public_key`: /app/hook takes the App's JWT only
+    public_key: Any = None
     target: str = "http://127.0.0.1:9"
     attempts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     deliveries: dict[str, Delivery] = field(default_factory=dict)
@@ -283,7 +287,7 @@ def _handler(fake: FakeHooks) -> type[BaseHTTPRequestHandler]:
                 self._send(429, {"message": "API rate limit exceeded"}, {"Retry-After": "1"})
                 return
             gitlab = path.startswith(("/projects/", "/groups/"))
-            if not self._authorised(gitlab):
+            if not self._authorised(gitlab, path.startswith("/app/")):
                 self._send(401, {"message": "Bad credentials"})
                 return
             forge = "gitlab" if gitlab else "github"
@@ -311,7 +315,16 @@ def _handler(fake: FakeHooks) -> type[BaseHTTPRequestHandler]:
                     return
             self._send(404, {"message": "Not Found"})
 
-        def _authorised(self, gitlab: bool) -> bool:
+        def _authorised(self, gitlab: bool, app: bool) -> bool:
+            if app:
+                token = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                try:
+                    jwt.decode(
+                        token, fake.public_key, algorithms=["RS256"], issuer=str(fake.app_id)
+                    )
+                except jwt.PyJWTError:
+                    return False
+                return True
             if gitlab:
                 return self.headers.get("PRIVATE-TOKEN") == GITLAB_TOKEN
             return self.headers.get("Authorization") == f"Bearer {GITHUB_TOKEN}"

@@ -6,21 +6,33 @@ asked for is looked at here (the restart tests follow deliveries all the way).""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fake_hooks import GITHUB_TOKEN, GITLAB_TOKEN, FakeHooks, Seen
 
 from conftest import hookd_here, write_config
+from hookd.catch_up.hooks import learn
+from hookd.core.delivery import Delivery
+from hookd.store import store_for
 
 GITHUB_HOOK = "/repos/octo/hello/hooks/7"
 GITLAB_HOOK = "/groups/acme/hooks/4"
 HOOKS = {"github": GITHUB_HOOK, "gitlab": GITLAB_HOOK}
 PUSH = {"ref": "refs/heads/main", "repository": {"full_name": "octo/hello"}}
 DAY = 24 * 3600.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 @pytest.fixture
@@ -182,3 +194,77 @@ def test_catch_up_settings_are_checked(
     ran = hookd_here(capsys, "check", "--config", str(path))
     assert ran.code == 1
     assert problem in ran.err
+
+
+def test_the_apps_hook_is_asked_with_the_apps_jwt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "app.pem").write_bytes(pem)
+    with FakeHooks(hooks={"/app/hook"}, app_id=31337, public_key=key.public_key()) as forge:
+        config = write_config(
+            tmp_path,
+            f"""
+            server: {{database: sqlite:///hookd.db}}
+            endpoints:
+              github:
+                forge: github
+                secret: x
+                api_url: {forge.url}
+                app_id: 31337
+                private_key_file: app.pem
+                catch_up: {{hooks: [{{app: true}}]}}
+            hooks: {{}}
+            """,
+        )
+        missed = forge.github("/app/hook", "push", PUSH)
+
+        ran = hookd_here(capsys, "catch-up", "--config", str(config))
+
+        assert f"requested github {missed} (push) via /app/hook" in ran.out, ran.out + ran.err
+        asked = [s.path for s in redeliveries(forge)]
+        first = next(a for a in forge.attempts["/app/hook"] if a["key"] == missed)
+        assert asked == [f"/app/hook/deliveries/{first['id']}/attempts"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "repository", "body", "path"),
+    [
+        ("repository", "octo/hello", None, "/repos/octo/hello/hooks/7"),
+        ("organization", "octo/hello", None, "/orgs/octo/hooks/7"),
+        ("organization", None, b'{"organization": {"login": "acme"}}', "/orgs/acme/hooks/7"),
+        ("integration", None, None, "/app/hook"),
+        ("repository", None, None, None),
+        ("business", "octo/hello", None, None),
+    ],
+)
+@pytest.mark.anyio
+async def test_a_github_hook_is_known_by_the_headers_of_its_deliveries(
+    kind: str, repository: str | None, body: bytes | None, path: str | None, tmp_path: Path
+) -> None:
+    store = store_for(f"sqlite:///{tmp_path / 'hookd.db'}")
+    await store.open()
+    try:
+        headers = (
+            ("X-GitHub-Hook-ID", "7"),
+            ("X-GitHub-Hook-Installation-Target-Type", kind),
+            ("X-GitHub-Hook-Installation-Target-ID", "99"),
+        )
+        payload = {"repository": {"full_name": repository}} if repository else {}
+        raw = body or json.dumps(payload).encode()
+        delivery = Delivery(
+            endpoint="github", forge="github", event="push", forge_event="push", action=None,
+            delivery_id="guid-1", content_type="application/json", headers=headers, body=raw,
+            payload=json.loads(raw),
+        )  # fmt: skip
+        await store.record_delivery(
+            delivery, received_at=datetime.now(UTC), remote_addr=None, trace=[], jobs=[]
+        )
+        learned = await learn(store, "github", datetime.now(UTC), DAY)
+        assert [state.hook for state in learned] == ([path] if path else [])
+        assert await learn(store, "github", datetime.now(UTC), DAY) == learned  # kept, read once
+    finally:
+        await store.close()
