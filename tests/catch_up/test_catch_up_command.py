@@ -6,8 +6,11 @@ asked for is looked at here (the restart tests follow deliveries all the way).""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
+import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +25,10 @@ from conftest import hookd_here, write_config
 from hookd.catch_up.hooks import learn
 from hookd.core.delivery import Delivery
 from hookd.store import store_for
+
+RELAY_TESTS = Path(__file__).resolve().parents[1] / "relay"
+if str(RELAY_TESTS) not in sys.path:
+    sys.path.insert(0, str(RELAY_TESTS))  # relaying.FakeGitHub answers webhook registration
 
 GITHUB_HOOK = "/repos/octo/hello/hooks/7"
 GITLAB_HOOK = "/groups/acme/hooks/4"
@@ -268,3 +275,30 @@ async def test_a_github_hook_is_known_by_the_headers_of_its_deliveries(
         assert await learn(store, "github", datetime.now(UTC), DAY) == learned  # kept, read once
     finally:
         await store.close()
+
+
+def test_a_webhook_hookd_registers_is_caught_up_before_it_delivers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relaying = importlib.import_module("relaying")
+    with relaying.FakeGitHub(GITHUB_TOKEN, owners=("/repos/octo/hello",)) as github:
+        config = write_config(
+            tmp_path,
+            f"""
+            server: {{database: sqlite:///hookd.db}}
+            endpoints:
+              github: {{forge: github, secret: x, api_url: {github.url}}}
+            hooks: {{}}
+            """,
+        )
+        monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
+        monkeypatch.delenv("GITHUB_API_URL", raising=False)
+        ran = hookd_here(
+            capsys, "github", "register", "-c", str(config), "--repo", "octo/hello",
+            "--url", "https://hooks.example.com/hooks/github",
+        )  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert ran.out.strip().endswith("(events: push).")
+    with sqlite3.connect(tmp_path / "hookd.db") as db:
+        hooks = db.execute("SELECT endpoint, hook, caught_up_at FROM catch_up_hooks").fetchall()
+    assert hooks == [("github", "/repos/octo/hello/hooks/101", None)]

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import orjson
 
 from hookd.catch_up.records import HookState, SeenDelivery
+from hookd.config import Config
 from hookd.config.model import EndpointSettings
+from hookd.errors import StoreError
+from hookd.store import store_for
 from hookd.store.base import Store
 from hookd.store.ids import ALPHABET
 
@@ -105,3 +108,18 @@ def configured(
     for hook in settings.catch_up.hooks:
         states.setdefault(hook.path, HookState(hook.path, now))
     return list(states.values())
+
+
+async def remember(config: Config, endpoint: str, path: str) -> str | None:
+    """Record a hook `hookd github register` made, so catch-up looks at it before it has
+    delivered anything; a sentence saying why not if the store could not be written."""
+    store = store_for(config.database)
+    try:
+        await store.open()
+        try:
+            await store.catch_up().save_hooks(endpoint, [HookState(path, datetime.now(UTC))])
+        finally:
+            await store.close()
+    except StoreError as exc:
+        return f"(catch-up learns of it from its first delivery: it could not be recorded: {exc})"
+    return None
