@@ -116,6 +116,18 @@ class _EndpointRun:
     sleep: Callable[[float], Any]
 
     async def run(self, since: float | None) -> None:
+        s = self.settings
+        if s.api_token is None and (s.forge == "gitlab" or s.app_id is None):
+            self.summary.skipped.append(
+                f"catch-up skipped for endpoint {self.name!r}: it has no api_token "
+                + (
+                    "to list and resend its hooks' events with (GitLab: the api scope)"
+                    if s.forge == "gitlab"
+                    else "(one that may read and write the repository's or organization's "
+                    "webhooks) nor a GitHub App (app_id, private_key_file)"
+                )
+            )
+            return
         now = datetime.now(UTC)
         horizon = self.settings.catch_up.horizon(self.settings.forge)
         if self.settings.forge == "github":
@@ -139,23 +151,21 @@ class _EndpointRun:
     def _auth(self, hook: str, now: datetime) -> dict[str, str] | str:
         """The hook's auth headers, or why there are none."""
         s = self.settings
-        where = f"catch-up skipped for endpoint {self.name!r} ({hook})"
-        if s.forge == "gitlab":
-            if s.api_token is None:
-                return f"{where}: it has no api_token to list and resend the hook's events with"
+        where = f"catch-up skipped for endpoint {self.name!r}"
+        if s.forge == "gitlab" and s.api_token is not None:
             return {"PRIVATE-TOKEN": s.api_token.get_secret_value()}
         if hook == APP_HOOK:
             if s.app_id is None or s.private_key_file is None:
-                return f"{where}: the App's hook needs app_id and private_key_file"
+                return f"{where}'s GitHub App hook: it needs app_id and private_key_file"
             try:
                 token = app_jwt(s.app_id, self.config.path.parent / s.private_key_file, now)
             except StepError as exc:
-                return f"{where}: {exc}"
+                return f"{where}'s GitHub App hook: {exc}"
             return {**GITHUB_HEADERS, "Authorization": f"Bearer {token}"}
         if s.api_token is None:
             return (
-                f"{where}: it has no api_token (one that may read and write the repository's "
-                "or organization's webhooks)"
+                f"{where}'s repository and organization hooks: they need an api_token that "
+                "may read and write webhooks (the App's JWT cannot)"
             )
         return {**GITHUB_HEADERS, "Authorization": f"Bearer {s.api_token.get_secret_value()}"}
 
