@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -47,9 +46,6 @@ class Answer:
     message: str
 
 
-Sleep = Callable[[float], Any]
-
-
 @dataclass
 class HookApi:
     """One hook at `path` on the forge's API at `base`, asked with `client` and the `auth`
@@ -60,7 +56,6 @@ class HookApi:
     base: str
     path: str
     auth: Mapping[str, str]
-    sleep: Sleep = asyncio.sleep
 
     async def attempts(self, since: datetime) -> AsyncIterator[Attempt]:
         """The hook's recorded attempts, newest first, down to `since` (the page that
@@ -136,4 +131,4 @@ class HookApi:
                 return response
             wait = (until - now).total_seconds()
             log.info("catch-up: %s %s is rate limited; waiting %.0fs", method, path, wait)
-            await self.sleep(wait)
+            await asyncio.sleep(wait)

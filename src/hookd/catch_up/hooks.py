@@ -68,7 +68,7 @@ async def learn(
     while True:
         batch = await records.new_deliveries(endpoint, after, BATCH)
         for seen in batch:
-            path = await _path(store, seen)
+            path = await _path(store, seen, [*known, *found])
             if path is not None and path not in known and path not in found:
                 found[path] = HookState(path, now)
                 log.info("catch-up: %s learned of the hook %s from a delivery", endpoint, path)
@@ -81,14 +81,18 @@ async def learn(
     return [*known.values(), *found.values()]
 
 
-async def _path(store: Store, seen: SeenDelivery) -> str | None:
+async def _path(store: Store, seen: SeenDelivery, paths: Iterable[str]) -> str | None:
     """`hook_path`, reading an organization hook's delivery body for the organization's
-    login when the delivery names no repository (an `organization` or `member` event)."""
+    login when the delivery names no repository (an `organization` or `member` event) and
+    the hook is not known yet."""
     path = hook_path(seen)
     if path is not None or seen.repository:
         return path
-    kinds = {name.lower(): value for name, value in seen.headers}
-    if kinds.get(TARGET_TYPE) != "organization":
+    headers = {name.lower(): value for name, value in seen.headers}
+    if headers.get(TARGET_TYPE) != "organization":
+        return None
+    suffix = f"/hooks/{headers.get(HOOK_ID, '')}"
+    if any(p.startswith("/orgs/") and p.endswith(suffix) for p in paths):
         return None
     detail = await store.get_delivery(seen.id)
     try:

@@ -10,12 +10,10 @@ PostgreSQL the whole catch-up runs under an advisory lock: one process at a time
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 
@@ -82,7 +80,6 @@ async def catch_up(
     since: float | None = None,
     dry_run: bool = False,
     endpoints: Collection[str] | None = None,
-    sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> Summary | None:
     """Catch up every endpoint (or those named); None if another process is doing it."""
     records = store.catch_up()
@@ -96,9 +93,7 @@ async def catch_up(
                     continue
                 if settings.forge not in FORGES or not settings.catch_up.enabled:
                     continue
-                run = _EndpointRun(
-                    config, store, records, client, name, settings, summary, dry_run, sleep
-                )
+                run = _EndpointRun(config, store, records, client, name, settings, summary, dry_run)
                 await run.run(since)
         return summary
 
@@ -113,7 +108,6 @@ class _EndpointRun:
     settings: EndpointSettings
     summary: Summary
     dry_run: bool
-    sleep: Callable[[float], Any]
 
     async def run(self, since: float | None) -> None:
         s = self.settings
@@ -174,7 +168,7 @@ class _EndpointRun:
     ) -> None:
         forge = self.settings.forge
         base = self.settings.api_url or (GITHUB_API_URL if forge == "github" else GITLAB_API)
-        api = HookApi(self.client, forge, base, state.hook, auth, self.sleep)
+        api = HookApi(self.client, forge, base, state.hook, auth)
         try:
             found = [attempt async for attempt in api.attempts(cutoff)]
         except HookGone as exc:
