@@ -131,8 +131,11 @@ def gitlab_attempt(item: Mapping[str, Any]) -> Attempt | None:
 
 
 def _note(status: Any, words: Any) -> str:
-    if isinstance(words, str) and words and words != str(status):
-        return f"{status} {words}" if isinstance(status, int) and status else words
+    """What the forge recorded of a failed attempt, in its words, with the status."""
+    if isinstance(words, str) and words:
+        if not isinstance(status, int) or not status or str(status) in words:
+            return words
+        return f"{status} {words}"
     return str(status) if status else "no answer"
 
 
