@@ -55,15 +55,17 @@ _REQUESTS = (
     "SELECT r.id, r.endpoint, r.forge, r.hook, r.delivery, r.forge_id, r.event, r.failed_at, "
     "r.failure, r.requested_at, r.outcome, r.answer_status, r.answer, "
     "EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint = r.endpoint "
-    "AND d.delivery = r.delivery AND d.status = 'accepted') "
+    "AND d.delivery = r.delivery AND d.status = 'accepted' AND d.replay_of IS NULL) "
     "FROM catch_up_requests r WHERE r.id < ? ORDER BY r.id DESC LIMIT ?"
 )
 NEWEST = "~"  # sorts after every id: the first page of `requests`
 
 
 def _held(count: int) -> str:
+    """The conditions of the dedupe index (migration 0001), so it answers."""
     return (
-        "SELECT DISTINCT delivery FROM deliveries WHERE endpoint = ? AND status = 'accepted' "
+        "SELECT delivery FROM deliveries WHERE endpoint = ? AND status = 'accepted' "
+        "AND replay_of IS NULL AND delivery IS NOT NULL "
         f"AND delivery IN ({', '.join('?' * count)})"
     )
 
