@@ -111,6 +111,13 @@ def test_dry_run_prints_what_it_would_request_and_requests_nothing(
     limited = hookd_here(capsys, "catch-up", "--dry-run", "--since", "24h", "-c", str(config))
     assert recent in limited.out
     assert old not in limited.out
+    listed = json.loads(
+        hookd_here(capsys, "catch-up", "--dry-run", "--json", "-c", str(config)).out
+    )
+    assert {(d["delivery"], d["verdict"], d["outcome"]) for d in listed["deliveries"]} == {
+        (recent, "ask", None),
+        (old, "ask", None),
+    }
 
     done = hookd_here(capsys, "catch-up", "--config", str(config))
     assert done.code == 0, done.err
