@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -14,12 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fake_hooks import GITHUB_TOKEN, FakeHooks
 
 from conftest import LiveServer, start_server, write_config
 from hookd.catch_up.run import catch_up
 from hookd.config import load_config
+from hookd.store import store_for
 from hookd.store.postgres import PostgresStore
 
 STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
@@ -122,3 +125,39 @@ async def test_one_catch_up_at_a_time(postgres_url: str, forge: FakeHooks, tmp_p
     finally:
         for store in stores:
             await store.close()
+
+
+def test_both_backends_have_the_same_catch_up_tables(postgres_url: str, tmp_path: Path) -> None:
+    tables = ("catch_up_hooks", "catch_up_scans", "catch_up_requests")
+    lite_store = store_for(f"sqlite:///{tmp_path / 'hookd.db'}")
+
+    async def migrate() -> None:
+        await lite_store.open()
+        await lite_store.close()
+
+    asyncio.run(migrate())
+    with sqlite3.connect(tmp_path / "hookd.db") as lite:
+        sqlite_columns = {
+            table: [row[1] for row in lite.execute(f"PRAGMA table_info({table})")]
+            for table in tables
+        }
+    with psycopg.connect(postgres_url) as connection:
+        postgres_columns = {
+            table: [
+                row[0]
+                for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            for table in tables
+        }
+    assert postgres_columns == sqlite_columns
+    assert sqlite_columns["catch_up_requests"][:5] == [
+        "id",
+        "endpoint",
+        "forge",
+        "hook",
+        "delivery",
+    ]
