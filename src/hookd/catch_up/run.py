@@ -110,17 +110,9 @@ class _EndpointRun:
     dry_run: bool
 
     async def run(self, since: float | None) -> None:
-        s = self.settings
-        if s.api_token is None and (s.forge == "gitlab" or s.app_id is None):
-            self.summary.skipped.append(
-                f"catch-up skipped for endpoint {self.name!r}: it has no api_token "
-                + (
-                    "to list and resend its hooks' events with (GitLab: the api scope)"
-                    if s.forge == "gitlab"
-                    else "(one that may read and write the repository's or organization's "
-                    "webhooks) nor a GitHub App (app_id, private_key_file)"
-                )
-            )
+        missing = missing_credentials(self.name, self.settings)
+        if missing is not None:
+            self.summary.skipped.append(missing)
             return
         now = datetime.now(UTC)
         horizon = self.settings.catch_up.horizon(self.settings.forge)
@@ -211,6 +203,18 @@ class _EndpointRun:
         line = Line(self.name, hook, failure, ASK, outcome, _said(answer))
         log.info("catch-up: %s", line.text())
         self.summary.lines.append(line)
+
+
+def missing_credentials(name: str, settings: EndpointSettings) -> str | None:
+    """Why the endpoint cannot catch up at all, or None."""
+    if settings.api_token is not None or (settings.forge == "github" and settings.app_id):
+        return None
+    return f"catch-up skipped for endpoint {name!r}: it has no api_token " + (
+        "to list and resend its hooks' events with (GitLab: the api scope)"
+        if settings.forge == "gitlab"
+        else "(one that may read and write the repository's or organization's webhooks) "
+        "nor a GitHub App (app_id, private_key_file)"
+    )
 
 
 def outcome_of(answer: Answer) -> str:

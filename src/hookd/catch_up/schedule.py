@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
-from hookd.catch_up.run import FORGES, catch_up
+from hookd.catch_up.run import FORGES, catch_up, missing_credentials
 from hookd.config import Config
 from hookd.errors import HookdError
 from hookd.store.base import Store
@@ -37,6 +37,11 @@ async def catching_up(
     config: Config, store: Store, intervals: dict[str, float]
 ) -> AsyncIterator[None]:
     said: set[str] = set()
+    for name in intervals:  # said now, before the server answers anything
+        missing = missing_credentials(name, config.endpoints[name])
+        if missing is not None:
+            said.add(missing)
+            log.warning("%s", missing)
     due = dict.fromkeys(intervals, 0.0)
 
     async def loop() -> None:
