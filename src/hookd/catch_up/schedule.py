@@ -57,8 +57,10 @@ async def catching_up(
                     if reason not in said:
                         said.add(reason)
                         log.warning("%s", reason)
-                for name in ready:  # also when another process was catching up just now
-                    due[name] = now + intervals[name]
+            # Next time on schedule, whether this one ran, failed, or another process was
+            # catching up just now.
+            for name in ready:
+                due[name] = now + intervals[name]
             await asyncio.sleep(max(min(due.values()) - time.monotonic(), 1.0))
 
     task = asyncio.create_task(loop(), name="hookd-catch-up")
