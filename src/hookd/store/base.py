@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hookd.core.delivery import Delivery
-from hookd.store.catch_up_sql import CatchUpStore
 from hookd.store.records import (
     REJECTIONS_KEPT,
     DeliveryDetail,
@@ -32,6 +31,9 @@ from hookd.store.records import (
     RejectedRequest,
     ReplayGuard,
 )
+
+if TYPE_CHECKING:  # catch-up's records need orjson, which importing the store must not
+    from hookd.store.catch_up_sql import CatchUpStore
 
 
 class Store(Protocol):
