@@ -183,3 +183,40 @@ def test_without_a_token_catch_up_says_why_once(tmp_path: Path) -> None:
     assert len(lines) == 2, lines
     assert "endpoint 'github': it has no api_token" in lines[0] + lines[1]
     assert "endpoint 'gitlab': it has no api_token" in lines[0] + lines[1]
+
+
+def test_while_serving_catch_up_runs_every_interval(forge: FakeHooks, tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        f"""
+        server:
+          port: 0
+          database: sqlite:///hookd.db
+        endpoints:
+          gitlab:
+            forge: gitlab
+            secret: {GITLAB_SECRET}
+            api_url: {forge.url}
+            api_token: {GITLAB_TOKEN}
+            catch_up:
+              interval: 1s
+              hooks: [{{project: 15, id: 3}}]
+        hooks: {{}}
+        """,
+    )
+    server = start_server(tmp_path, "--workers", "0")
+    try:
+        forge.target = server.url
+        wait_for(lambda: forge.seen, "the catch-up at start")
+        # hookd answered 503 (say, its database was away): the forge recorded a failure.
+        missed = forge.gitlab(GITLAB_HOOK, PUSH, recorded=503, post=False)
+        wait_for(lambda: forge.posts(), "the next catch-up to ask for it")
+        records = wait_for(
+            lambda: [
+                r for r in httpx.get(f"{server.url}/api/catch-up", timeout=5).json() if r["arrived"]
+            ],
+            "the redelivery to arrive",
+        )
+    finally:
+        server.stop()
+    assert [(r["delivery"], r["outcome"]) for r in records] == [(missed, "requested")]
