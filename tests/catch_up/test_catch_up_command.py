@@ -23,6 +23,8 @@ from fake_hooks import GITHUB_TOKEN, GITLAB_TOKEN, FakeHooks, Seen
 
 from conftest import hookd_here, write_config
 from hookd.catch_up.hooks import learn
+from hookd.catch_up.run import missing_credentials
+from hookd.config.model import EndpointSettings
 from hookd.core.delivery import Delivery
 from hookd.store import store_for
 
@@ -309,3 +311,17 @@ def test_a_webhook_hookd_registers_is_caught_up_before_it_delivers(
     with sqlite3.connect(tmp_path / "hookd.db") as db:
         hooks = db.execute("SELECT endpoint, hook, caught_up_at FROM catch_up_hooks").fetchall()
     assert hooks == [("github", "/repos/octo/hello/hooks/101", None)]
+
+
+def test_what_an_endpoint_needs_to_catch_up() -> None:
+    def endpoint(**settings: object) -> EndpointSettings:
+        return EndpointSettings.model_validate({"secret": "x", **settings})
+
+    assert missing_credentials("g", endpoint(forge="github", api_token="t")) is None
+    assert missing_credentials("g", endpoint(forge="github", app_id=1)) is None
+    assert "GitHub App" in str(missing_credentials("g", endpoint(forge="github")))
+    gitlab = missing_credentials("l", endpoint(forge="gitlab", app_id=1))
+    assert gitlab == (
+        "catch-up skipped for endpoint 'l': it has no api_token to list and resend its hooks' "
+        "events with (GitLab: the api scope)"
+    )
