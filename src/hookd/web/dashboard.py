@@ -2,8 +2,9 @@
 JavaScript; a small script adds live rows, live job logs and local times.
 
 Pages: `/` deliveries (filters in the query string), `/deliveries/{id}`, `/jobs`,
-`/jobs/{id}`. Buttons are POST forms carrying the session's CSRF token; each answers
-with a redirect (303) to the page that shows the result."""
+`/jobs/{id}`, `/catch-up` (the redeliveries catch-up asked the forges for). Buttons are
+POST forms carrying the session's CSRF token; each answers with a redirect (303) to the
+page that shows the result."""
 
 from __future__ import annotations
 
