@@ -331,6 +331,7 @@ def test_openapi_document_describes_every_route(live: LiveServer) -> None:
     assert set(document["paths"]) == {
         "/api/deliveries", "/api/deliveries/{id}", "/api/deliveries/{id}/replay", "/api/jobs",
         "/api/jobs/{id}", "/api/jobs/{id}/log", "/api/jobs/{id}/cancel", "/api/jobs/{id}/retry",
+        "/api/catch-up",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
     assert {"Delivery", "DeliveryDetail", "Job", "Replayed", "Error"} <= set(schemas)

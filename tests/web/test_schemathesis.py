@@ -46,6 +46,7 @@ OPERATIONS = [
     ("GET", "/api/jobs/{id}/log"),
     ("POST", "/api/jobs/{id}/cancel"),
     ("POST", "/api/jobs/{id}/retry"),
+    ("GET", "/api/catch-up"),
 ]
 
 
@@ -61,7 +62,7 @@ def test_every_operation_of_the_document_is_exercised(api_schema: Any) -> None:
 CASES = [(method, path, GenerationMode.POSITIVE) for method, path in OPERATIONS] + [
     (method, path, GenerationMode.NEGATIVE)
     for method, path in OPERATIONS
-    if path in ("/api/deliveries", "/api/jobs", "/api/jobs/{id}/log")
+    if path in ("/api/deliveries", "/api/jobs", "/api/jobs/{id}/log", "/api/catch-up")
 ]
 
 

@@ -26,6 +26,7 @@ COMMANDS = {
     "jobs": "hookd.cli.jobs:jobs",
     "logs": "hookd.cli.jobs:logs",
     "prune": "hookd.cli.prune:prune",
+    "catch-up": "hookd.cli.catch_up:catch_up_command",
     "relay": "hookd.cli.relay:relay",
     "forward": "hookd.cli.relay:forward",
     "github": "hookd.cli.relay:github",

@@ -17,6 +17,7 @@ import uvicorn
 import uvloop
 from click.decorators import FC
 
+from hookd.catch_up.hooks import remember
 from hookd.cli.options import config_option, read_config
 from hookd.cli.send import local_url
 from hookd.cli.serve import _listen
@@ -396,13 +397,12 @@ def register(
     with the right to manage webhooks."""
     owner = HookOwner.parse(repo, org)
     names = tuple(event.strip() for item in events for event in item.split(",") if event.strip())
-    plan = plan_registration(
-        read_config(config_file), owner, endpoint=endpoint, events=names, api_url=api_url
-    )
-    click.echo(asyncio.run(_register(plan, url, remove)))
+    config = read_config(config_file)
+    plan = plan_registration(config, owner, endpoint=endpoint, events=names, api_url=api_url)
+    click.echo(asyncio.run(_register(config, plan, url, remove)))
 
 
-async def _register(plan: RegistrationPlan, url: str, remove: bool) -> str:
+async def _register(config: Config, plan: RegistrationPlan, url: str, remove: bool) -> str:
     owner = plan.owner
     async with github_client(plan.api_url, plan.token) as client:
         hooks = GitHubHooks(client)
@@ -414,4 +414,6 @@ async def _register(plan: RegistrationPlan, url: str, remove: bool) -> str:
         registered = await hooks.register(owner, plan.settings(url))
     verb = "Created" if registered.created else "Updated"
     events = ", ".join(registered.events)
-    return f"{verb} webhook {registered.id} on {owner}: {url} (events: {events})."
+    said = f"{verb} webhook {registered.id} on {owner}: {url} (events: {events})."
+    problem = await remember(config, plan.endpoint, f"{owner.hooks_path}/{registered.id}")
+    return f"{said}\n{problem}" if problem else said

@@ -13,6 +13,7 @@ import click
 import uvicorn
 import uvloop
 
+from hookd.catch_up.schedule import catch_up_hooks
 from hookd.cli.options import (
     config_option,
     database_option,
@@ -93,7 +94,8 @@ def serve(
     size = workers if workers is not None else config.server.workers
     size = (os.cpu_count() or 1) if size is None else size
     pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
-    app = HookdApp(config, store, [*([pool.running] if pool.size else []), *tunnel_hooks])
+    hooks = [*([pool.running] if pool.size else []), *tunnel_hooks, *catch_up_hooks(config, store)]
+    app = HookdApp(config, store, hooks)
     connections = connection_limit(config.server.max_connections, workers=size)
     limits = HttpLimits.from_settings(config.server, connections)
     # hookd decides whom to believe per endpoint (trusted_proxies), not uvicorn.

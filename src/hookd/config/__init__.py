@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from hookd.config.catch_up import check_catch_up
 from hookd.config.model import ConfigFile, EndpointSettings, ServerSettings
 from hookd.config.rules import Hook, build_job_reads, build_reads, build_rules, load_hooks
 from hookd.config.validation_errors import validation_problems
@@ -164,6 +165,7 @@ def _resolve(parsed: ConfigFile, path: Path, source: Source) -> Config | None:
         source.problem(("endpoints",), "at least one endpoint is needed")
     for name, endpoint in parsed.endpoints.items():
         spec = _endpoint_spec(name, endpoint, folder, source)
+        check_catch_up(name, endpoint, source)
         if spec is not None:
             specs[name] = spec
         route = endpoint.path or f"/hooks/{name}"

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from hookd.config.catch_up import CatchUpSettings
 from hookd.core.units import parse_duration, parse_size
 from hookd.core.vocabulary import ActionKind, Forge
 
@@ -133,6 +134,7 @@ class EndpointSettings(Strict):
     # A body identical to one accepted on this endpoint within this long is a duplicate
     # (72 h: GitHub's redelivery horizon); 0 turns the check off.
     replay_window: ReplayWindow = 72 * 3600.0
+    catch_up: CatchUpSettings = Field(default_factory=CatchUpSettings)
 
     @field_validator("path")
     @classmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hookd.core.delivery import Delivery
 from hookd.store.records import (
@@ -31,6 +31,9 @@ from hookd.store.records import (
     RejectedRequest,
     ReplayGuard,
 )
+
+if TYPE_CHECKING:  # catch-up's records need orjson, which importing the store must not
+    from hookd.store.catch_up import CatchUpStore
 
 
 class Store(Protocol):
@@ -155,3 +158,7 @@ class Store(Protocol):
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return when new work may be claimable (a delivery or retry was recorded), or
         after `timeout` seconds at the latest."""
+
+    def catch_up(self) -> CatchUpStore:
+        """Catch-up's records (hooks, redeliveries asked for): see `hookd.catch_up`."""
+        raise NotImplementedError

@@ -111,6 +111,7 @@ SQLITE = Dialect(
         "skip_locked": "",
         "lock_row": "",
         "take_group": "",
+        "json_texts": "SELECT value FROM json_each(:keys)",
         # migration 0011: several rows may hold one body (the newest counts). Rows go by
         # age when pruned, and one whose delivery is gone counts for nothing (the lookup
         # joins them): a foreign key's check and index cost each delivery more than that.
@@ -160,6 +161,7 @@ POSTGRESQL = Dialect(
             "OR pg_try_advisory_xact_lock(hashtextextended(concurrency_group, 0)))"
         ),
         "body_digest_log": "",
+        "json_texts": "SELECT jsonb_array_elements_text(:keys::jsonb)",
     },
 )
 

@@ -13,10 +13,11 @@ the delivery's time."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -30,6 +31,7 @@ from hookd.errors import NotFound, StoreError
 from hookd.store import deliveries, jobs
 from hookd.store import postgres_record as record
 from hookd.store import queries as q
+from hookd.store.catch_up import CatchUpStore
 from hookd.store.dialect import POSTGRESQL
 from hookd.store.filters import prune_in_batches
 from hookd.store.postgres_connect import Connection, connect, migrate, one_line
@@ -332,6 +334,9 @@ class PostgresStore:
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._listener.wait(timeout)
 
+    def catch_up(self) -> CatchUpStore:
+        return CatchUpStore(_CatchUpRunner(self))
+
 
 def _left(deadline: float) -> float:
     """Seconds left until `deadline`; a little over nothing if none are (the pool then
@@ -366,3 +371,27 @@ async def _select_delivery(connection: Connection, delivery_id: str) -> Delivery
                 raise NotFound(f"no delivery {delivery_id}")
             body[start : start + record.BODY_PIECE] = piece["piece"]
     return delivery_detail(row, body)
+
+
+class _CatchUpRunner:
+    """Catch-up's steps on the pool; its lock on a connection of its own, held for the
+    catch-up and released by closing that connection."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def read(self, steps: Callable[[], Steps[T]]) -> Awaitable[T]:
+        return self._store._steps(steps)
+
+    def write(self, steps: Callable[[], Steps[T]]) -> Awaitable[T]:
+        return self._store._steps(steps, atomic=True)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[bool]:
+        connection = await connect(self._store.target)
+        try:
+            cursor = await connection.execute(q.CATCH_UP_LOCK.sql(POSTGRESQL))
+            row = await cursor.fetchone()
+            yield bool(row and row["locked"])
+        finally:
+            await connection.close()

@@ -479,3 +479,72 @@ MIGRATION_LOCK = query("migration_lock", "SELECT pg_advisory_lock(1752133483, 1)
 # Waking idle workers (`hookd.store.postgres_listen`).
 LISTEN = query("listen", "LISTEN hookd_jobs", only=POSTGRESQL)
 NOTIFY = query("notify", "NOTIFY hookd_jobs", only=POSTGRESQL)
+
+
+# -- Catch-up (hookd.catch_up) ------------------------------------------------------------
+
+CATCH_UP_HOOKS = query(
+    "catch_up_hooks",
+    "SELECT hook, seen_at, caught_up_at, gone_at FROM catch_up_hooks "
+    "WHERE endpoint = :endpoint ORDER BY hook",
+)
+SAVE_CATCH_UP_HOOK = query(
+    "save_catch_up_hook",
+    "INSERT INTO catch_up_hooks (endpoint, hook, seen_at, caught_up_at, gone_at) "
+    "VALUES (:endpoint, :hook, :seen_at, :caught_up_at, :gone_at) "
+    "ON CONFLICT (endpoint, hook) DO UPDATE SET "
+    "caught_up_at = excluded.caught_up_at, gone_at = excluded.gone_at",
+)
+CATCH_UP_SCANNED = query(
+    "catch_up_scanned",
+    "SELECT scanned_through FROM catch_up_scans WHERE endpoint = :endpoint",
+)
+SAVE_CATCH_UP_SCANNED = query(
+    "save_catch_up_scanned",
+    "INSERT INTO catch_up_scans (endpoint, scanned_through) VALUES (:endpoint, :through) "
+    "ON CONFLICT (endpoint) DO UPDATE SET scanned_through = excluded.scanned_through",
+)
+CATCH_UP_NEW_DELIVERIES = query(
+    "catch_up_new_deliveries",
+    "SELECT id, headers, repository FROM deliveries "
+    "WHERE endpoint = :endpoint AND status = 'accepted' AND id > :after ORDER BY id LIMIT :limit",
+)
+# `keys`: a JSON array of forge delivery ids. The conditions are the dedupe index's
+# (0001), so it answers.
+CATCH_UP_HELD = query(
+    "catch_up_held",
+    "SELECT delivery FROM deliveries WHERE endpoint = :endpoint AND status = 'accepted' "
+    "AND replay_of IS NULL AND delivery IS NOT NULL AND delivery IN ({json_texts})",
+)
+CATCH_UP_ASKED = query(
+    "catch_up_asked",
+    "SELECT delivery FROM catch_up_requests WHERE endpoint = :endpoint "
+    "AND delivery IN ({json_texts})",
+)
+CATCH_UP_CLAIM = query(
+    "catch_up_claim",
+    "INSERT INTO catch_up_requests (id, endpoint, forge, hook, delivery, forge_id, event, "
+    "failed_at, failure, requested_at, outcome) VALUES (:id, :endpoint, :forge, :hook, "
+    ":delivery, :forge_id, :event, :failed_at, :failure, :requested_at, :outcome) "
+    "ON CONFLICT (endpoint, delivery) DO NOTHING",
+)
+CATCH_UP_FINISH = query(
+    "catch_up_finish",
+    "UPDATE catch_up_requests SET outcome = :outcome, answer_status = :answer_status, "
+    "answer = :answer WHERE id = :id",
+)
+CATCH_UP_REQUESTS = query(
+    "catch_up_requests",
+    "SELECT r.id, r.endpoint, r.forge, r.hook, r.delivery, r.forge_id, r.event, r.failed_at, "
+    "r.failure, r.requested_at, r.outcome, r.answer_status, r.answer, "
+    "EXISTS (SELECT 1 FROM deliveries d WHERE d.endpoint = r.endpoint "
+    "AND d.delivery = r.delivery AND d.status = 'accepted' AND d.replay_of IS NULL) AS arrived "
+    "FROM catch_up_requests r WHERE r.id < :before ORDER BY r.id DESC LIMIT :limit",
+)
+# One catch-up at a time across processes: a session lock (two-integer form, as the
+# migration lock's; see hookd.store.postgres_connect), released by closing its connection.
+CATCH_UP_LOCK = query(
+    "catch_up_lock",
+    "SELECT pg_try_advisory_lock(1752133483, 10) AS locked",
+    only=POSTGRESQL,
+)

@@ -5,9 +5,10 @@ connections in a small thread pool."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from hookd.errors import StoreError
 from hookd.store import deliveries, jobs, migrations
 from hookd.store import queries as q
 from hookd.store import sqlite_sql as sql
+from hookd.store.catch_up import CatchUpStore
 from hookd.store.dialect import SQLITE
 from hookd.store.filters import prune_in_batches
 from hookd.store.readiness import Readiness
@@ -264,3 +266,24 @@ class SqliteStore:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         await self._wakeups.wait(timeout)
+
+    def catch_up(self) -> CatchUpStore:
+        return CatchUpStore(_CatchUpRunner(self))
+
+
+class _CatchUpRunner:
+    """Catch-up's steps on the store's readers and writer. One SQLite file has one writer:
+    the claim's unique index is lock enough."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def read(self, steps: Callable[[], Steps[T]]) -> Awaitable[T]:
+        return self._store._read_steps(steps)
+
+    def write(self, steps: Callable[[], Steps[T]]) -> Awaitable[T]:
+        return self._store._write_steps(steps)
+
+    @contextlib.asynccontextmanager
+    async def lock(self) -> AsyncIterator[bool]:
+        yield True

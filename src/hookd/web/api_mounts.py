@@ -17,6 +17,7 @@ from hookd.core.ratelimit import FailureLimiter
 from hookd.errors import StoreError
 from hookd.retention import daily_prune
 from hookd.store.base import Store
+from hookd.web import catch_up_views
 from hookd.web.api import api_app, error
 from hookd.web.auth import ApiGuard, Auth
 from hookd.web.dashboard import Dashboard
@@ -43,6 +44,9 @@ def operating_routes(config: Config, store: Store, auth: Auth) -> list[BaseRoute
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
     return [
+        Route(
+            "/api/catch-up", ApiGuard(request_response(catch_up_views.api_endpoint(store)), auth)
+        ),
         Mount("/api", app=api_app(config, store, auth)),
         Route("/metrics", ApiGuard(request_response(metrics), auth)),
         Mount("/static", app=StaticFiles(packages=[("hookd.web", "static")]), name="static"),

@@ -2,8 +2,9 @@
 JavaScript; a small script adds live rows, live job logs and local times.
 
 Pages: `/` deliveries (filters in the query string), `/deliveries/{id}`, `/jobs`,
-`/jobs/{id}`. Buttons are POST forms carrying the session's CSRF token; each answers
-with a redirect (303) to the page that shows the result."""
+`/jobs/{id}`, `/catch-up` (the redeliveries catch-up asked the forges for). Buttons are
+POST forms carrying the session's CSRF token; each answers with a redirect (303) to the
+page that shows the result."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
 from hookd.store.records import DeliveryQuery, JobQuery
 from hookd.web import api_models as models
+from hookd.web import catch_up_views
 from hookd.web.api import MAX_JOBS, BadRequest, parse_query
 from hookd.web.api_views import delivery_detail
 from hookd.web.auth import Auth
@@ -174,6 +176,15 @@ class Dashboard:
             values["next"] = "?" + urlencode({**params, "before": records[-1].id})
         return self.render(request, session, "jobs.html", **values)
 
+    async def catch_up(self, request: Request, session: Session) -> Response:
+        params = {k: v for k, v in request.query_params.items() if v}
+        try:
+            values = await catch_up_views.page_values(self.store, params)
+        except BadRequest as exc:
+            values = {"records": [], "next": None, "error": str(exc)}
+            return self.render(request, session, "catch_up.html", 400, **values)
+        return self.render(request, session, "catch_up.html", error=None, **values)
+
     async def job(self, request: Request, session: Session) -> Response:
         job = await self.store.get_job(request.path_params["id"])
         data = await self.store.read_log(job.id)
@@ -227,6 +238,7 @@ class Dashboard:
             Route("/jobs/{id}", self.page(self.job)),
             Route("/jobs/{id}/cancel", self.action(self.cancel), methods=["POST"]),
             Route("/jobs/{id}/retry", self.action(self.retry), methods=["POST"]),
+            Route("/catch-up", self.page(self.catch_up)),
             *self.forms.routes(),
         ]
 

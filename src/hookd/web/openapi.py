@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from hookd.web import api_models as models
+from hookd.web.catch_up_models import CatchUpFilters, CatchUpRequest
 
 _REF = "#/components/schemas/{model}"
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -20,6 +21,7 @@ _RESPONSE_MODELS = (
     models.Job,
     models.Replayed,
     models.Error,
+    CatchUpRequest,
 )
 
 
@@ -146,6 +148,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/jobs/{id}/log": {"get": _log()},
             "/api/jobs/{id}/cancel": {"post": _action("Cancel a job", "200", models.Job)},
             "/api/jobs/{id}/retry": {"post": _action("Retry an ended job", "200", models.Job)},
+            "/api/catch-up": {"get": _list(CatchUpRequest, CatchUpFilters, "Catch-up requests")},
         },
         "components": {
             "schemas": definitions["$defs"],
