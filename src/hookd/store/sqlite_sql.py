@@ -95,7 +95,7 @@ def _first_with_body(
     guard, index = guarded.guard, guarded.index
     since = received_at - guard.window
     if index.needs_load(since.timestamp()):
-        [last] = _execute(connection, q.LAST_BODY_DIGEST, {}).fetchone()
+        last = _execute(connection, q.LAST_BODY_DIGEST, {}).fetchone()["seq"]
         rows = _execute(connection, q.BODY_DIGESTS_SINCE, {"since": since})
         index.load(_index_rows(rows), since.timestamp(), last)
     else:
