@@ -46,6 +46,7 @@ OPERATIONS = [
     ("GET", "/api/jobs/{id}/log"),
     ("POST", "/api/jobs/{id}/cancel"),
     ("POST", "/api/jobs/{id}/retry"),
+    ("POST", "/api/reload"),
 ]
 
 
