@@ -194,6 +194,8 @@ def test_deliveries_during_five_reloads_are_answered_as_the_config_in_force_said
     assert [(job["hook"], job["status"]) for job in jobs] == [("fourth", "succeeded")]
     shown = server.hookd("show", answer["id"]).stdout
     assert f"decided by configuration: {phases[-1].config}" in shown
+    page = deliveries.client().get(f"{server.url}/deliveries/{answer['id']}").text
+    assert f'<dt>Configuration</dt><dd class="mono">{phases[-1].config}</dd>' in page
 
 
 def test_a_broken_file_keeps_the_config_and_hookd_reload_says_both_outcomes(
