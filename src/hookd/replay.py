@@ -49,4 +49,5 @@ async def replay_delivery(
         trace=decided.trace,
         jobs=decided.jobs,
         replay_of=delivery_id,
+        config=config.version or None,
     )

@@ -9,6 +9,8 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.errors import StoreError
 from hookd.store.base import Store
 
@@ -26,21 +28,27 @@ async def prune_older_than(store: Store, age_seconds: float, now: datetime) -> t
 
 @contextlib.asynccontextmanager
 async def daily_prune(
-    store: Store, age_seconds: float, interval: float = DAY_SECONDS
+    store: Store, live: LiveConfig, interval: float = DAY_SECONDS
 ) -> AsyncIterator[None]:
-    """While open, prune at once and then every `interval` seconds; a failed run is
-    logged and the next one tried on schedule."""
+    """While open, prune at the `server.retention` in force: at once and then every
+    `interval` seconds, and at once again when a reload changes it; nothing while it is
+    unset. A failed run is logged and the next one tried on schedule."""
+    changed = asyncio.Event()
+
+    def reloaded(old: Config, new: Config) -> None:
+        if old.server.retention != new.server.retention:
+            changed.set()
 
     async def loop() -> None:
         while True:
-            try:
-                removed, before = await prune_older_than(store, age_seconds, datetime.now(UTC))
-            except StoreError as exc:
-                log.error("retention: could not prune: %s", exc)
-            else:
-                log.info("retention: pruned %d deliveries received before %s", removed, before)
-            await asyncio.sleep(interval)
+            changed.clear()
+            age_seconds = live.config.server.retention
+            if age_seconds is not None:
+                await _prune(store, age_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), interval)
 
+    live.listen(reloaded)
     task = asyncio.create_task(loop(), name="hookd-retention")
     try:
         yield
@@ -48,3 +56,12 @@ async def daily_prune(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _prune(store: Store, age_seconds: float) -> None:
+    try:
+        removed, before = await prune_older_than(store, age_seconds, datetime.now(UTC))
+    except StoreError as exc:
+        log.error("retention: could not prune: %s", exc)
+    else:
+        log.info("retention: pruned %d deliveries received before %s", removed, before)

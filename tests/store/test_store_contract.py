@@ -483,6 +483,57 @@ async def test_cancel_stops_a_queued_job_and_asks_a_running_one(store: Store) ->
     assert (await store.cancel_job(running.id, T0)).status == "succeeded"
 
 
+async def test_cancel_queued_jobs_cancels_only_the_queued_jobs_of_those_hooks(
+    store: Store,
+) -> None:
+    jobs = tuple(NewJob(hook, max_attempts=1) for hook in ("gone", "kept", "also-gone"))
+    first = await record(store, jobs=jobs)
+    running = await claim(store)  # the oldest job: "gone" of the first delivery
+    assert running.hook == "gone"
+    second = await record(store, jobs=jobs)
+    reason = "cancelled: its hook was removed from the configuration (0123456789ab)"
+    assert await store.cancel_queued_jobs(["gone", "also-gone"], reason, T0) == 3
+    found = {
+        (job.delivery_id, job.hook): (job.status, job.error)
+        for job in await store.list_jobs(JobQuery(limit=10))
+    }
+    assert found == {
+        (first.id, "gone"): ("running", None),
+        (first.id, "kept"): ("queued", None),
+        (first.id, "also-gone"): ("cancelled", reason),
+        (second.id, "gone"): ("cancelled", reason),
+        (second.id, "kept"): ("queued", None),
+        (second.id, "also-gone"): ("cancelled", reason),
+    }
+    assert await store.cancel_queued_jobs(["gone"], reason, T0) == 0
+
+
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024])
+async def test_an_accepted_delivery_keeps_the_configuration_that_decided_it(
+    store: Store, size: int
+) -> None:
+    delivery = replace(make_delivery(), body=b"x" * size)
+    recorded = await store.record_delivery(
+        delivery, received_at=T0, remote_addr=None, trace=[], jobs=[], config="0123456789ab"
+    )
+    without = await record(store)
+    assert (await store.get_delivery(recorded.id)).record.config == "0123456789ab"
+    assert (await store.get_delivery(without.id)).record.config is None
+    listed = {r.id: r.config for r in await store.list_deliveries(DeliveryQuery(limit=10))}
+    assert listed == {recorded.id: "0123456789ab", without.id: None}
+    # A duplicate records none; pruning takes the delivery's with it.
+    duplicate = await store.record_delivery(
+        delivery, received_at=T0, remote_addr=None, trace=[], jobs=[], config="ffffffffffff"
+    )
+    assert duplicate.status == "duplicate" and duplicate.id == recorded.id
+    assert await store.prune(T0 + timedelta(seconds=1)) == 2  # `without` has a queued job
+    again = await store.record_delivery(
+        make_delivery(), received_at=T0, remote_addr=None, trace=[], jobs=[], config="abc"
+    )
+    listed = {r.id: r.config for r in await store.list_deliveries(DeliveryQuery(limit=10))}
+    assert listed == {again.id: "abc", without.id: None}
+
+
 async def test_retry_job_requeues_a_finished_job_with_a_fresh_budget(store: Store) -> None:
     await record(store)
     job = await claim(store)

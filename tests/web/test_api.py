@@ -332,9 +332,10 @@ def test_openapi_document_describes_every_route(live: LiveServer) -> None:
         "/api/deliveries", "/api/deliveries/{id}", "/api/deliveries/{id}/replay", "/api/jobs",
         "/api/jobs/{id}", "/api/jobs/{id}/log", "/api/jobs/{id}/cancel", "/api/jobs/{id}/retry",
         "/api/catch-up",
+        "/api/reload",
     }  # fmt: skip
     schemas = document["components"]["schemas"]
-    assert {"Delivery", "DeliveryDetail", "Job", "Replayed", "Error"} <= set(schemas)
+    assert {"Delivery", "DeliveryDetail", "Job", "Replayed", "Reloaded", "Error"} <= set(schemas)
     names = {p["name"] for p in document["paths"]["/api/deliveries"]["get"]["parameters"]}
     assert {
         "endpoint",

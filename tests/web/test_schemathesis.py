@@ -47,6 +47,7 @@ OPERATIONS = [
     ("POST", "/api/jobs/{id}/cancel"),
     ("POST", "/api/jobs/{id}/retry"),
     ("GET", "/api/catch-up"),
+    ("POST", "/api/reload"),
 ]
 
 

@@ -16,6 +16,7 @@ COMMANDS = {
     "init": "hookd.cli.setup:init",
     "check": "hookd.cli.setup:check",
     "serve": "hookd.cli.serve:serve",
+    "reload": "hookd.cli.reload:reload",
     "worker": "hookd.cli.worker:worker",
     "migrate": "hookd.cli.setup:migrate",
     "send": "hookd.cli.send:send",

@@ -132,6 +132,7 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None, database: st
         ("reason", record.reason),
         ("duplicate of", record.duplicate_of),
         ("replay of", record.replay_of),
+        ("decided by configuration", record.config),
     ):
         if value:
             click.echo(f"  {label}: {value}")

@@ -64,6 +64,18 @@ def lease_seconds_option(default: float) -> Callable[[F], F]:
     )
 
 
+def watch_option(function: F) -> F:
+    return click.option(
+        "--watch",
+        type=click.FloatRange(min=0),
+        default=1.0,
+        show_default=True,
+        envvar="HOOKD_WATCH",
+        help="Seconds between looks at the config file and its secret files; a change reloads "
+        "the configuration (0: only SIGHUP and `hookd reload` do) [env: HOOKD_WATCH].",
+    )(function)
+
+
 def read_config(config_file: Path | None) -> Config:
     return load_config(config_path(config_file, os.environ))
 

@@ -20,13 +20,16 @@ from hookd.cli.options import (
     harden_process,
     lease_seconds_option,
     log_format_option,
+    watch_option,
     with_database,
 )
 from hookd.config import DEFAULT_CONFIG, Config, config_path, load_config, token_problem
+from hookd.config.live import LiveConfig
 from hookd.config.template import write_initial_config
 from hookd.deliverylog import configure_logging
 from hookd.errors import ConfigError
 from hookd.relay.tunnel import serve_hooks
+from hookd.reload import Reloader, reloading
 from hookd.store import store_for
 from hookd.store.database_url import display_url
 from hookd.web.app import HookdApp
@@ -48,6 +51,7 @@ from hookd.worker.pool import LEASE_SECONDS, WorkerPool
     help="Job workers in this process; 0 receives only [env: HOOKD_WORKERS; default: CPU count].",
 )
 @lease_seconds_option(LEASE_SECONDS)
+@watch_option
 @click.option(
     "--tunnel",
     type=click.Choice(["ngrok"]),
@@ -71,10 +75,12 @@ def serve(
     log_format: str | None,
     workers: int | None,
     lease_seconds: float,
+    watch: float,
     tunnel: str | None,
     register: str | None,
 ) -> None:
-    """Receive deliveries. With no config file, first write one as `hookd init` does."""
+    """Receive deliveries. With no config file, first write one as `hookd init` does.
+    SIGHUP, `hookd reload` or a change to the config file or its secret files reloads it."""
     harden_process()
     path = config_path(config_file, os.environ)
     if not path.exists():
@@ -82,7 +88,11 @@ def serve(
         click.echo(
             f"No config at {path}: wrote {written.config} with a new secret in {written.secret}."
         )
-    config = _with_overrides(load_config(path), host, port, database, log_format)
+
+    def load() -> Config:
+        return _with_overrides(load_config(path), host, port, database, log_format)
+
+    config = load()
     configure_logging(config.server.log_format)
     # Migrate and check the database before listening: an unreachable one is one clear
     # line and exit 1, not a traceback from inside the server's start-up.
@@ -91,12 +101,11 @@ def serve(
     tunnel_hooks = serve_hooks(config, tunnel, register, listener.getsockname()[1])
     _print_banner(config, listener.getsockname()[1])
     store = TimedStore(store_for(config.database))
-    size = workers if workers is not None else config.server.workers
-    size = (os.cpu_count() or 1) if size is None else size
-    pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
-    hooks = [*([pool.running] if pool.size else []), *tunnel_hooks, *catch_up_hooks(config, store)]
-    app = HookdApp(config, store, hooks)
-    connections = connection_limit(config.server.max_connections, workers=size)
+    reloader = Reloader(LiveConfig(config), load, store)
+    pool = WorkerPool(store, reloader.live, workers, lease_seconds=lease_seconds)
+    services = [lambda: reloading(reloader, watch), *tunnel_hooks, *catch_up_hooks(config, store)]
+    app = HookdApp(reloader, store, [*([pool.running] if workers != 0 else []), *services])
+    connections = connection_limit(config.server.max_connections, workers=pool.size)
     limits = HttpLimits.from_settings(config.server, connections)
     # hookd decides whom to believe per endpoint (trusted_proxies), not uvicorn.
     server = uvicorn.Server(uvicorn_config(app, limits, graceful_shutdown=30))

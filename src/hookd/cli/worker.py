@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -20,9 +20,12 @@ from hookd.cli.options import (
     lease_seconds_option,
     log_format_option,
     store_config,
+    watch_option,
 )
 from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.deliverylog import configure_logging
+from hookd.reload import Reloader, reloading
 from hookd.store import store_for
 from hookd.store.database_url import display_url
 from hookd.worker.pool import LEASE_SECONDS, WorkerPool
@@ -42,39 +45,54 @@ log = logging.getLogger("hookd.worker")
 )
 @lease_seconds_option(LEASE_SECONDS)
 @log_format_option
+@watch_option
 def worker(
     config_file: Path | None,
     database: str | None,
     workers: int | None,
     lease_seconds: float,
     log_format: str | None,
+    watch: float,
 ) -> None:
     """Run job workers only (no HTTP), against the configured database. SIGTERM or Ctrl-C
-    stops claiming, gives running jobs 30 s to finish, then hands them back to the queue."""
+    stops claiming, gives running jobs 30 s to finish, then hands them back to the queue.
+    SIGHUP or a change to the config file reloads it (hooks, workers) in this process."""
     harden_process()
-    config = store_config(config_file, database)
-    if log_format is not None:
+
+    def load() -> Config:
+        config = store_config(config_file, database)
+        if log_format is None:
+            return config
         server = config.server.model_copy(update={"log_format": log_format})
-        config = dataclasses.replace(config, server=server)
+        return dataclasses.replace(config, server=server)
+
+    config = load()
     configure_logging(config.server.log_format)
-    size = workers or config.server.workers or os.cpu_count() or 1
-    uvloop.run(_work(config, size, lease_seconds))
+    uvloop.run(_work(config, load, workers, lease_seconds, watch))
 
 
-async def _work(config: Config, size: int, lease_seconds: float) -> None:
+async def _work(
+    config: Config,
+    load: Callable[[], Config],
+    size: int | None,
+    lease_seconds: float,
+    watch: float,
+) -> None:
     """Open the store (a StoreError here ends the command with its one-line reason), run the
     pool until SIGTERM or SIGINT, then stop it gracefully."""
     store = store_for(config.database)
     await store.open()
     try:
-        pool = WorkerPool(store, config, size, lease_seconds=lease_seconds)
+        reloader = Reloader(LiveConfig(config), load, store)
+        pool = WorkerPool(store, reloader.live, size, lease_seconds=lease_seconds)
         stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, _on_signal, signum, stopping)
-        async with pool.running():
+        async with pool.running(), reloading(reloader, watch):
             click.echo(
-                f"hookd worker {pool.name}: {size} job workers on {display_url(config.database)}"
+                f"hookd worker {pool.name}: {pool.size} job workers on "
+                f"{display_url(config.database)}"
             )
             await stopping.wait()
     finally:

@@ -6,6 +6,7 @@ Every problem is reported with file:line and the key, all at once (`ConfigError.
 from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -44,6 +45,9 @@ class Config:
     job_reads: Mapping[str, Reads] = field(repr=False)
     database: str
     variables: frozenset[str] = frozenset()
+    version: str = ""
+    """A short hash of the file and the secrets it names (`config_version`): which
+    configuration decided a delivery. It says nothing of a secret's value."""
 
     def endpoint_path(self, name: str) -> str:
         return self.endpoints[name].path or f"/hooks/{name}"
@@ -88,7 +92,32 @@ def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     if source.problems:
         raise ConfigError(_in_line_order(source))
     assert config is not None
-    return config
+    return replace(config, version=config_version(text, config.specs))
+
+
+VERSION_LENGTH = 12
+
+
+def config_version(text: str, specs: Mapping[str, EndpointSpec]) -> str:
+    """The first 12 hex digits of a SHA-256 over the file's text and every endpoint's
+    secrets (those read from secret files change without the file changing): a rotated
+    secret is a new configuration. Only this digest is ever shown or stored."""
+    digest = hashlib.sha256(text.encode())
+    for name in sorted(specs):
+        digest.update(b"\0" + name.encode())
+        for secret in specs[name].secrets:
+            digest.update(b"\0" + hashlib.sha256(secret).digest())
+    return digest.hexdigest()[:VERSION_LENGTH]
+
+
+def secret_files(config: Config) -> tuple[Path, ...]:
+    """The secret files the config names, as paths resolved against its folder."""
+    folder = config.path.parent
+    return tuple(
+        folder / file
+        for endpoint in config.endpoints.values()
+        for file in endpoint.secret_file or ()
+    )
 
 
 def _in_line_order(source: Source) -> list[str]:

@@ -63,8 +63,10 @@ class Store(Protocol):
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
         guard: ReplayGuard | None = None,
+        config: str | None = None,
     ) -> Recorded:
-        """Store a verified delivery and its jobs in one transaction.
+        """Store a verified delivery and its jobs in one transaction; an accepted one
+        with `config`, the short hash of the configuration that decided it.
 
         If the endpoint already accepted this forge delivery id (and this is not a
         replay), store a `duplicate` row pointing at the original instead, create no
@@ -113,6 +115,10 @@ class Store(Protocol):
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
         """Cancel a queued job; ask a running one to stop (its worker sees it on renewal)."""
+
+    async def cancel_queued_jobs(self, hooks: Sequence[str], reason: str, now: datetime) -> int:
+        """Cancel every queued job of `hooks` (a reload removed them) with `reason` as its
+        error; return how many. Running ones finish."""
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         """Queue a finished job to run again now, with a fresh attempt budget."""

@@ -82,6 +82,14 @@ def cancel(job_id: str, now: datetime) -> Steps[JobRecord]:
     return (yield from get(job_id))
 
 
+def cancel_queued_of(hooks: Sequence[str], reason: str, now: datetime) -> Steps[int]:
+    """Cancel the queued jobs of `hooks` with `reason`; how many."""
+    cancelled = 0
+    for hook in hooks:
+        cancelled += yield count(q.CANCEL_HOOK_QUEUED, now=now, reason=reason, hook=hook)
+    return cancelled
+
+
 def requeue(job_id: str, now: datetime) -> Steps[JobRecord]:
     """Run a finished job again (`retry`): queued now with a fresh attempt budget."""
     job = yield from get(job_id, lock=True)

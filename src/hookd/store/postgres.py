@@ -236,6 +236,7 @@ class PostgresStore:
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
         guard: ReplayGuard | None = None,
+        config: str | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
         try:
@@ -244,7 +245,15 @@ class PostgresStore:
             # one there is nothing to find it by, so it is not run twice.
             recorded = await self._connected(
                 lambda c: record.insert_delivery(
-                    c, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guard
+                    c,
+                    delivery,
+                    received_at,
+                    remote_addr,
+                    trace_json,
+                    jobs,
+                    replay_of,
+                    guard,
+                    config=config,
                 ),
                 retry_lost=delivery.delivery_id is not None and replay_of is None,
             )
@@ -292,6 +301,9 @@ class PostgresStore:
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
         return await self._steps(lambda: jobs.cancel(job_id, now), atomic=True)
+
+    async def cancel_queued_jobs(self, hooks: Sequence[str], reason: str, now: datetime) -> int:
+        return await self._steps(lambda: jobs.cancel_queued_of(hooks, reason, now), atomic=True)
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         return await self._steps(lambda: jobs.requeue(job_id, now), atomic=True, notify=True)

@@ -41,6 +41,7 @@ async def insert_delivery(
     jobs_to_make: Sequence[NewJob],
     replay_of: str | None,
     guard: ReplayGuard | None = None,
+    config: str | None = None,
 ) -> Recorded:
     """Store a delivery and its jobs, or a duplicate row if its endpoint already accepted
     its forge id, or (with `guard`) its body within the guard's window. A body claimed
@@ -51,7 +52,7 @@ async def insert_delivery(
         try:
             return await _record(
                 connection, delivery, received_at, remote_addr, trace_json, jobs_to_make,
-                replay_of, guard,
+                replay_of, guard, config,
             )  # fmt: skip
         except psycopg.errors.UniqueViolation as exc:
             if guard is None or exc.diag.constraint_name != "body_digests_pkey":
@@ -75,6 +76,7 @@ async def _record(
     jobs_to_make: Sequence[NewJob],
     replay_of: str | None,
     guard: ReplayGuard | None,
+    config: str | None,
 ) -> Recorded:
     """One attempt of `insert_delivery`. A body over BODY_PIECE is sent first, in a
     transaction holding the whole."""
@@ -83,6 +85,7 @@ async def _record(
         new_id(), delivery, received_at, remote_addr, trace_json, hooks
     )
     values["replay_of"] = replay_of
+    values["config"] = config
     values["body_object"] = None
     values["sha256"] = guard.sha256 if guard is not None else None
     values["since"] = received_at - guard.window if guard is not None else None

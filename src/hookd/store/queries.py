@@ -115,6 +115,12 @@ CANCEL_QUEUED = query(
     "WHERE id = :id AND status = 'queued'",
 )
 
+CANCEL_HOOK_QUEUED = query(
+    "cancel_hook_queued",
+    "UPDATE jobs SET status = 'cancelled', finished_at = :now, error = :reason "
+    "WHERE hook = :hook AND status = 'queued'",
+)
+
 ASK_TO_STOP = query(
     "ask_to_stop",
     "UPDATE jobs SET cancel_requested = {true} WHERE id = :id AND status = 'running'",
@@ -225,7 +231,8 @@ FORGET_PROCESSES = query("forget_processes", "DELETE FROM job_processes WHERE jo
 DELIVERY_COLUMNS = """
 d.id, d.delivery, d.endpoint, d.forge, d.event, d.action, d.repository, d.received_at,
 d.status, d.reason, d.hooks, d.size, d.remote_addr, d.replay_of, d.duplicate_of,
-{job_ids} AS jobs
+{job_ids} AS jobs,
+(SELECT c.config FROM delivery_configs c WHERE c.delivery_id = d.id) AS config
 """
 
 LIST_DELIVERIES = (
@@ -277,6 +284,13 @@ VALUES (:id, :delivery, :endpoint, :forge, :event, :forge_event, :action, :repos
     :hooks, :trace, :replay_of)
 ON CONFLICT DO NOTHING
 """,
+    only=SQLITE,
+)
+
+# Which configuration decided it (0013), in the same transaction.
+INSERT_DELIVERY_CONFIG = query(
+    "insert_delivery_config",
+    "INSERT INTO delivery_configs (delivery_id, config) VALUES (:id, :config)",
     only=SQLITE,
 )
 
@@ -349,6 +363,9 @@ WITH delivery AS (
         WHERE status = 'accepted' AND replay_of IS NULL AND delivery IS NOT NULL
     DO NOTHING
     RETURNING id
+), config AS (
+    INSERT INTO delivery_configs (delivery_id, config)
+    SELECT delivery.id, :config FROM delivery WHERE :config::text IS NOT NULL
 ), claim AS (
     INSERT INTO body_digests (endpoint, sha256, delivery_id, received_at)
     SELECT :endpoint, :sha256::bytea, delivery.id, :at

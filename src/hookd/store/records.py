@@ -137,6 +137,8 @@ class DeliveryRecord:
     remote_addr: str | None
     replay_of: str | None = None
     duplicate_of: str | None = None
+    config: str | None = None
+    """The short hash of the configuration that decided it (`Config.version`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -156,6 +158,7 @@ class DeliveryRecord:
             "remote_addr": self.remote_addr,
             "replay_of": self.replay_of,
             "duplicate_of": self.duplicate_of,
+            "config": self.config,
         }
 
 

@@ -48,7 +48,7 @@ def delivery_record(row: Row) -> DeliveryRecord:
         status=DeliveryStatus(row["status"]), reason=row["reason"],
         hooks=tuple(json(row["hooks"])), jobs=tuple(json(row["jobs"])), size=row["size"],
         remote_addr=row["remote_addr"], replay_of=row["replay_of"],
-        duplicate_of=row["duplicate_of"],
+        duplicate_of=row["duplicate_of"], config=row["config"],
     )  # fmt: skip
 
 

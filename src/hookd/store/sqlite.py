@@ -161,14 +161,16 @@ class SqliteStore:
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
         guard: ReplayGuard | None = None,
+        config: str | None = None,
     ) -> Recorded:
         trace_json = orjson.dumps(list(trace)).decode()
         guarded = None if guard is None else sql.Guarded(guard, self._replay_index)
 
         def operation(connection: sqlite3.Connection) -> Recorded:
             return sql.insert_delivery(
-                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of, guarded
-            )
+                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of,
+                guarded, config,
+            )  # fmt: skip
 
         try:
             recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
@@ -223,6 +225,9 @@ class SqliteStore:
 
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
         return await self._write_steps(lambda: jobs.cancel(job_id, now))
+
+    async def cancel_queued_jobs(self, hooks: Sequence[str], reason: str, now: datetime) -> int:
+        return await self._write_steps(lambda: jobs.cancel_queued_of(hooks, reason, now))
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         job = await self._write_steps(lambda: jobs.requeue(job_id, now))

@@ -35,6 +35,7 @@ from hookd.store.steps import Row, run_sqlite
 BLOB_PIECE = 1024 * 1024
 
 _INSERT_DELIVERY = q.INSERT_DELIVERY.statement(SQLITE)
+_INSERT_DELIVERY_CONFIG = q.INSERT_DELIVERY_CONFIG.statement(SQLITE)
 _APPEND_BODY_DIGEST = q.APPEND_BODY_DIGEST.statement(SQLITE)
 _BODY_DIGESTS_AFTER = q.BODY_DIGESTS_AFTER.statement(SQLITE)
 
@@ -48,6 +49,7 @@ def insert_delivery(
     jobs_to_make: Sequence[NewJob],
     replay_of: str | None,
     guarded: Guarded | None = None,
+    config: str | None = None,
 ) -> Recorded:
     """Store a delivery and its jobs; or a duplicate row if its endpoint accepted its forge
     id before; or nothing if (with a guard) it accepted its body within the guard's window
@@ -62,8 +64,9 @@ def insert_delivery(
                 return first
             return _duplicate(connection, delivery, received_at, remote_addr, original)
     recorded = _insert(
-        connection, delivery, received_at, remote_addr, trace_json, jobs_to_make, replay_of
-    )
+        connection, delivery, received_at, remote_addr, trace_json, jobs_to_make, replay_of,
+        config,
+    )  # fmt: skip
     if guarded is not None and recorded.status == DeliveryStatus.ACCEPTED:
         sha256 = guarded.guard.sha256
         digest = {
@@ -141,6 +144,7 @@ def _insert(
     trace_json: str,
     jobs_to_make: Sequence[NewJob],
     replay_of: str | None,
+    config: str | None,
 ) -> Recorded:
     delivery_id = new_id()
     received = iso(received_at)  # the delivery's, and its jobs' queued_at
@@ -162,6 +166,11 @@ def _insert(
         return _duplicate(connection, delivery, received_at, remote_addr, original)
     if large and cursor.lastrowid is not None:
         _write_blob(connection, cursor.lastrowid, delivery.body)
+    if config is not None:
+        connection.execute(
+            _INSERT_DELIVERY_CONFIG.text,
+            _INSERT_DELIVERY_CONFIG.args({"id": delivery_id, "config": config}),
+        )
     job_ids = tuple(
         run_sqlite(connection, jobs.insert_job(delivery_id, job, received)) for job in jobs_to_make
     )

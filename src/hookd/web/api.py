@@ -26,6 +26,7 @@ from hookd.config import Config
 from hookd.config.validation_errors import validation_problems
 from hookd.core.vocabulary import FINISHED_JOB_STATUSES
 from hookd.errors import NotFound, StoreError
+from hookd.reload import Reloader
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
 from hookd.store.records import DeliveryQuery, JobQuery
@@ -75,10 +76,22 @@ def next_link(request: Request, items: Sequence[Any], limit: int) -> dict[str, s
 
 
 class Api:
-    """The handlers, over one store and the config that replays plan against."""
+    """The handlers, over one store and the configuration in force (replays plan against
+    it; `POST /api/reload` reloads it)."""
 
-    def __init__(self, config: Config, store: Store) -> None:
-        self.config, self.store = config, store
+    def __init__(self, reloader: Reloader, store: Store) -> None:
+        self.reloader, self.store = reloader, store
+
+    @property
+    def config(self) -> Config:
+        return self.reloader.live.config
+
+    async def reload(self, _request: Request) -> Response:
+        """Load the config file again: 200 with the outcome (applied or unchanged), or 422
+        with every problem when it stays as it was."""
+        result = await self.reloader.reload("API")
+        body = models.Reloaded.model_validate(result.to_json()).model_dump_json().encode()
+        return json_response(body, 422 if result.outcome == "failed" else 200)
 
     async def deliveries(self, request: Request) -> Response:
         filters = parse_query(models.DeliveryFilters, request.query_params)
@@ -146,9 +159,9 @@ class Api:
         return json_response(openapi_document())
 
 
-def api_app(config: Config, store: Store, auth: Auth) -> Starlette:
+def api_app(reloader: Reloader, store: Store, auth: Auth) -> Starlette:
     """The ASGI app to mount at `/api`: every route behind `ApiGuard`, errors as JSON."""
-    api = Api(config, store)
+    api = Api(reloader, store)
     routes = [
         Route("/openapi.json", api.openapi),
         Route("/deliveries", api.deliveries),
@@ -159,6 +172,7 @@ def api_app(config: Config, store: Store, auth: Auth) -> Starlette:
         Route("/jobs/{id}/log", api.log),
         Route("/jobs/{id}/cancel", api.cancel, methods=["POST"]),
         Route("/jobs/{id}/retry", api.retry, methods=["POST"]),
+        Route("/reload", api.reload, methods=["POST"]),
     ]
     return Starlette(
         routes=routes,

@@ -133,6 +133,11 @@ class Delivery(Record):
     remote_addr: str | None
     replay_of: str | None
     duplicate_of: str | None
+    config: str | None = Field(
+        description="The short hash of the configuration (hookd.yaml and its secrets) that "
+        "decided it; null for a duplicate, a rejected request, or one from before hookd "
+        "recorded it."
+    )
 
 
 class Job(Record):
@@ -180,6 +185,18 @@ class Replayed(BaseModel):
     replay_of: str
     hooks: list[str]
     jobs: list[str]
+
+
+class Reloaded(BaseModel):
+    """What `POST /api/reload` did."""
+
+    outcome: Literal["applied", "unchanged", "failed"] = Field(
+        description="applied: the new configuration is in force; unchanged: the file and its "
+        "secrets are as they were; failed: the configuration in force stays."
+    )
+    config: str = Field(description="The short hash of the configuration in force now.")
+    previous: str = Field(description="The one in force before.")
+    problems: list[str] = Field(description="Each problem of the file, as FILE:LINE: ...")
 
 
 class Error(BaseModel):

@@ -13,8 +13,10 @@ from starlette.routing import BaseRoute, Mount, Route, request_response
 from starlette.staticfiles import StaticFiles
 
 from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.core.ratelimit import FailureLimiter
 from hookd.errors import StoreError
+from hookd.reload import Reloader
 from hookd.retention import daily_prune
 from hookd.store.base import Store
 from hookd.web import catch_up_views
@@ -33,7 +35,7 @@ def build_auth(config: Config, store: Store) -> Auth:
     return Auth(token, config.server.host, sessions, limiter)
 
 
-def operating_routes(config: Config, store: Store, auth: Auth) -> list[BaseRoute]:
+def operating_routes(reloader: Reloader, store: Store, auth: Auth) -> list[BaseRoute]:
     """The routes to add beside /healthz and /readyz."""
 
     async def metrics(_request: Request) -> Response:
@@ -47,18 +49,15 @@ def operating_routes(config: Config, store: Store, auth: Auth) -> list[BaseRoute
         Route(
             "/api/catch-up", ApiGuard(request_response(catch_up_views.api_endpoint(store)), auth)
         ),
-        Mount("/api", app=api_app(config, store, auth)),
+        Mount("/api", app=api_app(reloader, store, auth)),
         Route("/metrics", ApiGuard(request_response(metrics), auth)),
         Mount("/static", app=StaticFiles(packages=[("hookd.web", "static")]), name="static"),
-        *Dashboard(config, store, auth).routes(),
+        *Dashboard(reloader.live, store, auth).routes(),
     ]
 
 
 def retention_hooks(
-    config: Config, store: Store
+    live: LiveConfig, store: Store
 ) -> list[Callable[[], contextlib.AbstractAsyncContextManager[None]]]:
-    """The daily prune, when `server.retention` is set."""
-    retention = config.server.retention
-    if retention is None:
-        return []
-    return [lambda: daily_prune(store, retention)]
+    """The daily prune, at the `server.retention` in force (none while it is unset)."""
+    return [lambda: daily_prune(store, live)]

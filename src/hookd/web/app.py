@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from hookd.config import Config
 from hookd.errors import StoreError
+from hookd.reload import Reloader
 from hookd.store.base import Store
 from hookd.store.database_url import display_url
 from hookd.web.api_mounts import build_auth, operating_routes, retention_hooks
@@ -23,25 +23,27 @@ Service = Callable[[], Awaitable[None]]
 
 
 class HookdApp:
-    """The whole HTTP surface. `services` start after the store opens (e.g. workers) and
-    are awaited for shutdown in reverse order."""
+    """The whole HTTP surface, over the configuration `reloader` keeps in force.
+    `lifespan_hooks` start after the store opens (e.g. workers) and are awaited for
+    shutdown in reverse order."""
 
     def __init__(
         self,
-        config: Config,
+        reloader: Reloader,
         store: Store,
         lifespan_hooks: Sequence[Callable[[], contextlib.AbstractAsyncContextManager[None]]] = (),
     ) -> None:
-        self.config = config
+        self.live = reloader.live
+        config = self.config = self.live.config  # as the server started: its fixed settings
         self.store = store
-        self.receiver = Receiver(config, store)
+        self.receiver = Receiver(self.live, store)
         self._auth = build_auth(config, store)
-        self._hooks = [*lifespan_hooks, *retention_hooks(config, store)]
+        self._hooks = [*lifespan_hooks, *retention_hooks(self.live, store)]
         self.site = Starlette(
             routes=[
                 Route("/healthz", self.healthz),
                 Route("/readyz", self.readyz),
-                *operating_routes(config, store, self._auth),
+                *operating_routes(reloader, store, self._auth),
             ],
             lifespan=self.lifespan,
             exception_handlers={404: not_found},
@@ -59,8 +61,9 @@ class HookdApp:
             await self.store.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.receiver.handles(scope["path"]):
-            await self.receiver(scope, receive, send)
+        config = self.live.config  # once: the request is decided under it to the end
+        if scope["type"] == "http" and scope["path"] in config.routes:
+            await self.receiver(scope, receive, send, config)
             return
         await self.site(scope, receive, send)
 

@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.core import vocabulary
 from hookd.core.delivery import Body
 from hookd.core.redaction import redact_body_text
@@ -58,10 +59,15 @@ def environment() -> Environment:
 
 
 class Dashboard:
-    def __init__(self, config: Config, store: Store, auth: Auth) -> None:
-        self.config, self.store, self.auth = config, store, auth
+    def __init__(self, live: LiveConfig, store: Store, auth: Auth) -> None:
+        self.live, self.store, self.auth = live, store, auth
         self.env = environment()
         self.forms = Forms(self.render, auth)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        return self.live.config
 
     def render(
         self, request: Request, session: Session | None, name: str, status: int = 200, **values: Any

@@ -72,6 +72,13 @@ QUEUE_DEPTH = Gauge(
     ["status"],
     registry=REGISTRY,
 )
+CONFIG_RELOADS = Counter(
+    "hookd_config_reloads",
+    "Reloads of the configuration, by outcome (applied, unchanged, failed: the configuration "
+    "in force stayed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 STORE_LATENCY = Histogram(
     "hookd_store_latency_seconds",
     "How long store operations took, by operation.",
@@ -165,3 +172,8 @@ def count_job(hook: str, outcome: JobOutcome, seconds: float) -> None:
     claim: under its status, or `retrying` when another attempt follows."""
     JOB_DURATION.labels(hook).observe(seconds)
     JOBS.labels(hook, "retrying" if outcome.retry_at is not None else outcome.status).inc()
+
+
+def count_reload(outcome: str) -> None:
+    """Count one reload of the configuration (`hookd.reload`) under its outcome."""
+    CONFIG_RELOADS.labels(outcome).inc()

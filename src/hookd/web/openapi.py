@@ -20,6 +20,7 @@ _RESPONSE_MODELS = (
     models.DeliveryDetail,
     models.Job,
     models.Replayed,
+    models.Reloaded,
     models.Error,
     CatchUpRequest,
 )
@@ -120,6 +121,19 @@ def _log() -> dict[str, Any]:
     }
 
 
+def _reload() -> dict[str, Any]:
+    return {
+        "summary": "Reload the configuration",
+        "description": "Load the config file and the secret files it names again, as SIGHUP "
+        "does; the configuration in force changes only if the file has no problem.",
+        "responses": {
+            "200": _json(models.Reloaded, "Applied, or unchanged"),
+            "422": _json(models.Reloaded, "The file has problems: the configuration stays"),
+            **_errors(401, 403),
+        },
+    }
+
+
 @functools.cache
 def openapi_document() -> dict[str, Any]:
     """The document served at `/api/openapi.json`."""
@@ -149,6 +163,7 @@ def openapi_document() -> dict[str, Any]:
             "/api/jobs/{id}/cancel": {"post": _action("Cancel a job", "200", models.Job)},
             "/api/jobs/{id}/retry": {"post": _action("Retry an ended job", "200", models.Job)},
             "/api/catch-up": {"get": _list(CatchUpRequest, CatchUpFilters, "Catch-up requests")},
+            "/api/reload": {"post": _reload()},
         },
         "components": {
             "schemas": definitions["$defs"],

@@ -23,6 +23,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.core.delivery import Body, Delivery, Headers, Rejection
 from hookd.core.forges import begin_delivery, identify
 from hookd.core.ratelimit import FailureLimiter, retry_after_header
@@ -100,25 +101,30 @@ async def send_json(
 
 
 class Receiver:
-    """An ASGI app answering deliveries for every endpoint path of the config."""
+    """Answers deliveries for every endpoint path of the configuration in force. A request
+    is decided wholly by the configuration it started under (`HookdApp` reads it once and
+    passes it in): a reload meanwhile changes the next request, not this one. The request
+    limits are the server's, fixed at start."""
 
-    def __init__(self, config: Config, store: Store) -> None:
-        self.config = config
+    def __init__(self, live: LiveConfig, store: Store) -> None:
+        config = live.config
         self.store = store
         self.max_body = config.server.max_body
         self.limiter = FailureLimiter(config.server.reject_limit, window=REJECT_WINDOW)
         self.rejection_log = rejection_log()
         self.sample = RejectionSample(store)
         self.event_labels = EventLabels(config)
+        live.listen(self._reloaded)
         self.budget = BodyBudget(config.server.inflight_budget)
         self.retry_after = retry_after_header(config.server.body_timeout).encode()
 
-    def handles(self, path: str) -> bool:
-        return path in self.config.routes
+    def _reloaded(self, _old: Config, new: Config) -> None:
+        self.event_labels = EventLabels(new)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, config: Config) -> None:
+        """Answer a request to one of `config`'s endpoint paths."""
         started = time.perf_counter()
-        name = self.config.routes[scope["path"]]
+        name = config.routes[scope["path"]]
         if scope["method"] != "POST":
             await send_json(
                 send,
@@ -128,14 +134,14 @@ class Receiver:
             )
             return
         headers = Headers((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
-        endpoint = self.config.endpoints[name]
+        endpoint = config.endpoints[name]
         peer = scope.get("client")
         client = client_address(
             peer[0] if peer else None, _forwarded_for(headers), endpoint.trusted_proxies
         )
         request = _Request(path=scope["path"], endpoint=name, headers=headers, client=client)
         with self.budget.hold() as hold:
-            outcome = await self._receive(request, receive, hold)
+            outcome = await self._receive(config, request, receive, hold)
         status, content = outcome.status, outcome.content
         closing = [(b"connection", b"close")] if status in BODY_LEFT_UNREAD else []
         if status == 503:
@@ -163,32 +169,34 @@ class Receiver:
         event = self.event_labels.label(name, outcome.event)
         count_delivery(name, event, outcome.status, content.get("status"))
 
-    async def _receive(self, request: _Request, receive: Receive, hold: Hold) -> _Outcome:
-        endpoint = self.config.endpoints[request.endpoint]
+    async def _receive(
+        self, config: Config, request: _Request, receive: Receive, hold: Hold
+    ) -> _Outcome:
+        endpoint = config.endpoints[request.endpoint]
         client = request.client
         if endpoint.allow_ips is not None and not is_allowed(client, endpoint.allow_ips):
             rejection = Rejection(403, f"Deliveries from {client} are not accepted here.")
-            return await self._reject(request, rejection, 0)
+            return await self._reject(config, request, rejection, 0)
         declared = declared_length(request.headers.get("content-length"))
         if declared is not None and declared > self.max_body:
-            return await self._reject(request, self._too_large(), declared)
+            return await self._reject(config, request, self._too_large(), declared)
         if not hold.admits(declared or 0):
-            return await self._reject(request, self._busy(), declared or 0)
-        reception = begin_delivery(self.config.specs[request.endpoint], request.headers)
+            return await self._reject(config, request, self._busy(), declared or 0)
+        reception = begin_delivery(config.specs[request.endpoint], request.headers)
         if isinstance(reception, Rejection):
-            return await self._reject(request, reception, declared or 0)
+            return await self._reject(config, request, reception, declared or 0)
         digest = hashlib.sha256() if endpoint.replay_window else None
         update = reception.update if digest is None else _both(reception.update, digest.update)
         received = await self._read_body(receive, update, hold)
         if received.refusal is not None:
-            return await self._reject(request, received.refusal, received.size)
+            return await self._reject(config, request, received.refusal, received.size)
         result = reception.finish(received.body)
         if isinstance(result, Rejection):
-            return await self._reject(request, result, received.size)
+            return await self._reject(config, request, result, received.size)
         guard = None
         if digest is not None and not result.is_ping:  # a ping runs nothing: no need
             guard = ReplayGuard(digest.digest(), timedelta(seconds=endpoint.replay_window))
-        return await self._accept(result, client, guard)
+        return await self._accept(config, result, client, guard)
 
     def _too_large(self) -> Rejection:
         return Rejection(
@@ -234,9 +242,9 @@ class Receiver:
             chunk = message.get("body", b"")
 
     async def _accept(
-        self, delivery: Delivery, client: str | None, guard: ReplayGuard | None
+        self, config: Config, delivery: Delivery, client: str | None, guard: ReplayGuard | None
     ) -> _Outcome:
-        decided = plan(self.config, delivery)
+        decided = plan(config, delivery)
         try:
             recorded = await self.store.record_delivery(
                 delivery,
@@ -245,6 +253,7 @@ class Receiver:
                 trace=decided.trace,
                 jobs=decided.jobs,
                 guard=guard,
+                config=config.version or None,
             )
         except StoreError as exc:
             log.error("could not record delivery %s: %s", delivery.delivery_id, exc)
@@ -273,10 +282,12 @@ class Receiver:
             delivery.delivery_id,
         )
 
-    async def _reject(self, request: _Request, rejection: Rejection, size: int) -> _Outcome:
+    async def _reject(
+        self, config: Config, request: _Request, rejection: Rejection, size: int
+    ) -> _Outcome:
         """Answer a request that is no delivery: record a sample of it, or, for a client
         over the reject limit, answer 429 and record nothing (its failure still counts)."""
-        identity = identify(self.config.specs[request.endpoint], request.headers)
+        identity = identify(config.specs[request.endpoint], request.headers)
         event, delivery = cut(identity.event), cut(identity.delivery_id)
         # A 503 says hookd is busy, not that the client failed: it is never held against it.
         if rejection.status != 503:

@@ -76,6 +76,7 @@ class TimedStore(Store):
         jobs: Sequence[NewJob],
         replay_of: str | None = None,
         guard: ReplayGuard | None = None,
+        config: str | None = None,
     ) -> Recorded:
         with _timed("record_delivery"):
             return await self._store.record_delivery(
@@ -86,6 +87,7 @@ class TimedStore(Store):
                 jobs=jobs,
                 replay_of=replay_of,
                 guard=guard,
+                config=config,
             )
 
     async def record_rejections(
@@ -129,6 +131,10 @@ class TimedStore(Store):
     async def cancel_job(self, job_id: str, now: datetime) -> JobRecord:
         with _timed("cancel_job"):
             return await self._store.cancel_job(job_id=job_id, now=now)
+
+    async def cancel_queued_jobs(self, hooks: Sequence[str], reason: str, now: datetime) -> int:
+        with _timed("cancel_queued_jobs"):
+            return await self._store.cancel_queued_jobs(hooks=hooks, reason=reason, now=now)
 
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         with _timed("retry_job"):

@@ -1,6 +1,10 @@
 """A pool of workers in one process. Each claims a job under a lease, renews the lease while
 the job runs, and records the outcome. On stop, workers claim nothing more; running jobs get
-a grace period to finish, then are stopped and handed back to the queue."""
+a grace period to finish, then are stopped and handed back to the queue.
+
+A job runs under the configuration in force when it is claimed (`LiveConfig`). A pool sized
+by the configuration (`server.workers`, else the CPU count) follows a reload: more workers
+start at once; a worker beyond the new size finishes its running job, then stops."""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pathlib import Path
 from hookd import procctl
 from hookd.actions.containment import reap_orphans
 from hookd.config import Config
+from hookd.config.live import LiveConfig
 from hookd.core.vocabulary import JobStatus
 from hookd.errors import StoreError
 from hookd.store.base import Store
@@ -40,17 +45,22 @@ class WorkerPool:
     def __init__(
         self,
         store: Store,
-        config: Config,
-        size: int,
+        live: LiveConfig,
+        size: int | None,
         *,
         lease_seconds: float = LEASE_SECONDS,
         grace_seconds: float = 30.0,
     ) -> None:
-        self.store, self.config, self.size = store, config, size
+        """`size` workers, or with None as many as the configuration in force says."""
+        self.store, self.live = store, live
+        self.size = configured_size(live.config) if size is None else size
+        if size is None:
+            live.listen(lambda _old, new: self.resize(configured_size(new)))
         self.lease_seconds, self.grace_seconds = lease_seconds, grace_seconds
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self._stopping = asyncio.Event()
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: dict[int, asyncio.Task[None]] = {}
+        self._started = False
         self._running: dict[str, asyncio.Task[None]] = {}
         # Outcomes being recorded: a worker claims its next job meanwhile.
         self._recording: set[asyncio.Task[None]] = set()
@@ -60,10 +70,8 @@ class WorkerPool:
     async def running(self) -> AsyncIterator[None]:
         self._scratch = Path(tempfile.mkdtemp(prefix="hookd-jobs-"))
         reaper = asyncio.create_task(_reap_orphans()) if _become_subreaper() else None
-        self._loops = [
-            asyncio.create_task(self._loop(index), name=f"hookd-worker-{index}")
-            for index in range(self.size)
-        ]
+        self._started = True
+        self.resize(self.size)
         try:
             yield
         finally:
@@ -71,6 +79,20 @@ class WorkerPool:
             if reaper is not None:
                 reaper.cancel()
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def resize(self, size: int) -> None:
+        """Run `size` workers: start the missing ones; one beyond `size` ends after its job."""
+        if size != self.size:
+            log.info("workers: %d (were %d)", size, self.size)
+        self.size = size
+        if not self._started or self._stopping.is_set():
+            return
+        for index in range(size):
+            loop = self._loops.get(index)
+            if loop is None or loop.done():
+                self._loops[index] = asyncio.create_task(
+                    self._loop(index), name=f"hookd-worker-{index}"
+                )
 
     async def stop(self) -> None:
         """Claim nothing more; give running jobs the grace period, then hand them back."""
@@ -81,12 +103,12 @@ class WorkerPool:
             _, late = await asyncio.wait(jobs, timeout=self.grace_seconds)
             for task in late:
                 task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await asyncio.gather(*self._loops.values(), return_exceptions=True)
         await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _loop(self, index: int) -> None:
         worker = f"{self.name}/{index}"
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and index < self.size:
             try:
                 job = await self.store.claim_job(worker, datetime.now(UTC), self.lease_seconds)
             except StoreError as exc:
@@ -125,7 +147,7 @@ class WorkerPool:
         heartbeat = asyncio.create_task(self._heartbeat(worker, job, stop))
         try:
             assert self._scratch is not None
-            outcome = await execute(self.store, self.config, job, stop, self._scratch)
+            outcome = await execute(self.store, self.live.config, job, stop, self._scratch)
         except asyncio.CancelledError:
             await self._hand_back(worker, job)
             raise
@@ -178,6 +200,12 @@ class WorkerPool:
             if lease.cancel_requested or not lease.held:
                 stop.set()
                 return
+
+
+def configured_size(config: Config) -> int:
+    """The workers `server.workers` asks for, else one per CPU."""
+    workers = config.server.workers
+    return (os.cpu_count() or 1) if workers is None else workers
 
 
 def _become_subreaper() -> bool:
