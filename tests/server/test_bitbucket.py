@@ -472,3 +472,43 @@ def test_an_endpoint_without_a_secret_is_refused_at_start(tmp_path: Path, forge:
     ran = run_hookd("serve", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False)
     assert ran.returncode != 0
     assert "has no secret: set secret or secret_file" in ran.stderr
+
+
+# -- hookd send and hookd init ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "event", "hooks"),
+    [
+        ("bitbucket", "push", ["cloud-main"]),
+        ("bitbucket", "repo:push", ["cloud-main"]),
+        ("bitbucket", "pull_request", []),
+        ("bitbucket-server", "push", ["dc-main"]),
+        ("bitbucket-server", "pr:opened", []),
+    ],
+)
+def test_hookd_send_delivers_a_signed_sample(
+    live: LiveServer, endpoint: str, event: str, hooks: list[str]
+) -> None:
+    ran = live.hookd("send", event, "--endpoint", endpoint, "--url", f"{live.url}/hooks/{endpoint}")
+    assert f"/hooks/{endpoint} -> 202" in ran.stdout
+    answer = json.loads(ran.stdout.splitlines()[1])
+    assert answer["hooks"] == hooks
+    shown = hookd_json(live, "show", answer["id"])
+    assert shown["forge_event"] in {
+        "repo:push",
+        "pullrequest:created",
+        "repo:refs_changed",
+        "pr:opened",
+    }
+    assert shown["repository"] in {"hookd-example/website", "HOOKD/website"}
+
+
+@pytest.mark.parametrize("forge", ["bitbucket", "bitbucket-server"])
+def test_hookd_init_writes_an_endpoint_for_the_forge(tmp_path: Path, forge: str) -> None:
+    run_hookd("init", str(tmp_path), "--forge", forge, cwd=tmp_path)
+    ran = run_hookd("check", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path)
+    assert "OK (1 endpoints, 1 hooks)" in ran.stdout
+    text = (tmp_path / "hookd.yaml").read_text()
+    assert f"  {forge}:" in text and f"forge: {forge} " in text
+    assert f"/hooks/{forge}" in text
