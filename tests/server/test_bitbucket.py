@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from deliveries import Outgoing, hookd_json, hookd_output, post, wait_finished
 
@@ -375,6 +376,18 @@ def test_a_push_of_two_matching_refs_runs_the_hook_once_for_each(live: LiveServe
     }
     row = stored(live, answer["id"])
     assert (row["ref"], row["sha"]) == ("refs/heads/release/1.0", B)
+    detail = httpx.get(f"{live.url}/api/deliveries/{answer['id']}", timeout=10).json()
+    (releases,) = (entry for entry in detail["trace"] if entry["hook"] == "cloud-releases")
+    assert releases["refs"] == ["refs/heads/release/1.0", "refs/heads/release/2.0"]
+    api_jobs = [
+        httpx.get(f"{live.url}/api/jobs/{job}", timeout=10).json() for job in detail["jobs"]
+    ]
+    assert sorted(job["ref"] for job in api_jobs) == [
+        "refs/heads/release/1.0",
+        "refs/heads/release/2.0",
+    ]
+    (main,) = (entry for entry in detail["trace"] if entry["hook"] == "cloud-main")
+    assert "refs" in main and main["refs"] == []
 
 
 def test_a_data_center_push_of_several_refs_runs_each_matching_one(live: LiveServer) -> None:

@@ -114,8 +114,9 @@ class TraceEntry(Record):
     reason: str = Field(description="`matched ...`, or the first condition that did not hold.")
     refs: list[str] | None = Field(
         None,
+        exclude_if=lambda refs: refs is None,
         description="Of a delivery that moved several refs (a Bitbucket push): the refs the "
-        "hook matched, each of which got a job.",
+        "hook matched, each of which got a job; absent otherwise.",
     )
 
 
