@@ -92,13 +92,13 @@ def _plan_each_ref(
     trace: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
     for index, rule in enumerate(rules):
-        matched = [(update, context, found[index]) for update, context, found in per_ref]
-        hits = [(update, context, entry) for update, context, entry in matched if entry.matched]
-        refs = [update.ref for update, _context, _entry in hits]
-        if hits:
+        entries = [(update, context, found[index]) for update, context, found in per_ref]
+        hits = [(update, context, entry) for update, context, entry in entries if entry.matched]
+        refs = [update.ref for update, _, _ in hits]
+        if hits:  # the reason is the same for each ref matched, but for the ref
             reason = f"{hits[0][2].reason} for {', '.join(refs)}"
         else:
-            reason = "; ".join(f"{update.ref}: {entry.reason}" for update, _c, entry in matched)
+            reason = "; ".join(f"{update.ref}: {entry.reason}" for update, _, entry in entries)
         trace.append({"hook": rule.name, "matched": bool(hits), "reason": reason, "refs": refs})
         jobs.extend(_job(config, entry, context, update.ref) for update, context, entry in hits)
     return Plan(trace=tuple(trace), jobs=tuple(jobs))

@@ -115,10 +115,12 @@ class Delivery:
         return self.facts.sha(self.payload)
 
 
+FORGE_FACTS: dict[str, Facts] = {}
+"""Each forge's facts, filled in by `hookd.core.forge_profiles` from its profiles (which
+import this module, so it cannot import them)."""
+
+
 def facts_of(forge: str) -> Facts:
     """Where `forge`'s payloads keep hookd's facts (GitHub's shapes for a forge hookd does
     not know)."""
-    from hookd.core.forge_profiles import PROFILES
-
-    found = PROFILES.get(forge)
-    return PAYLOAD_FACTS if found is None else found.facts
+    return FORGE_FACTS.get(forge, PAYLOAD_FACTS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hookd.core.delivery import FORGE_FACTS
 from hookd.core.forge_profiles.base import (
     FORM,
     JSON,
@@ -45,6 +46,7 @@ PROFILES: Mapping[str, ForgeProfile] = {
     found.forge: found for found in (GITHUB, GITLAB, GITEA, BITBUCKET, BITBUCKET_SERVER, GENERIC)
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
+FORGE_FACTS.update({forge: found.facts for forge, found in PROFILES.items()})
 
 
 def profile(forge: str) -> ForgeProfile:
