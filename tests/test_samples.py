@@ -17,6 +17,7 @@ from hookd.core.endpoint import EndpointSpec
 from hookd.core.forges import begin_delivery
 from hookd.samples import (
     DEFAULT_ACTIONS,
+    FORGES,
     GITHUB_HOOK_ID,
     GITHUB_REPOSITORY_ID,
     SAMPLE_TIME,
@@ -55,6 +56,16 @@ REFERENCES = {
     "gitea-issues-opened": "gitea/issues/go-playground__issues-event.json",
     "gitea-release-published": "gitea/release/go-playground__release-event.json",
     "gitea-create": "gitea/create/go-playground__create-event.json",
+    "bitbucket-push": "bitbucket/repo.push/go-playground__repo-push.json",
+    "bitbucket-pull_request-opened": (
+        "bitbucket/pullrequest.created/go-playground__pull-request-created.json"
+    ),
+    "bitbucket-server-push": (
+        "bitbucket-server/repo.refs_changed/go-playground__repo-refs-changed.json"
+    ),
+    "bitbucket-server-pull_request-opened": (
+        "bitbucket-server/pr.opened/go-playground__pr-opened.json"
+    ),
 }
 
 # Nested objects whose keys must match too (checked wherever the reference has one).
@@ -99,6 +110,10 @@ HEAD_SHAS = {
     "gitea-push": "after",
     "gitea-pull_request-opened": "pull_request.head.sha",
     "gitea-create": "sha",
+    "bitbucket-push": "push.changes.0.new.target.hash",
+    "bitbucket-pull_request-opened": "pullrequest.source.commit.hash",
+    "bitbucket-server-push": "changes.0.toHash",
+    "bitbucket-server-pull_request-opened": "pullRequest.fromRef.latestCommit",
 }
 
 # Objects that the reference has and our sample leaves null, on purpose.
@@ -106,9 +121,16 @@ NULL_ON_PURPOSE = {("gitlab-pipeline", "merge_request")}  # a branch pipeline ha
 
 # Values any payload of the forge may carry, not taken from the corpus's examples: the
 # all-zero sha of a created ref, and Go's zero time (Gitea's "never").
-FORGE_CONSTANTS = {"0" * 40, "0001-01-01T00:00:00Z"}
+# Bitbucket Data Center's event key is in its body.
+FORGE_CONSTANTS = {"0" * 40, "0001-01-01T00:00:00Z", "repo:refs_changed"}
 
 NOW = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def _parts(name: str) -> list[str]:
+    """A sample's forge, event and action: `bitbucket-server-push` is `bitbucket-server`'s."""
+    forge = max((f for f in FORGES if name.startswith(f"{f}-")), key=len)
+    return [forge, *name.removeprefix(f"{forge}-").split("-")]
 
 
 def _corpus(relative: str) -> Any:
@@ -205,7 +227,7 @@ def test_sample_invents_no_keys_the_corpus_lacks(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_sample_copies_no_value_from_the_corpus(name: str) -> None:
-    forge = name.split("-")[0]
+    forge = _parts(name)[0].split("-")[0]
     corpus_values: set[str] = set()
     for file in CORPUS.glob(f"{forge}*/**/*.json"):
         corpus_values |= _strings(json.loads(file.read_text(encoding="utf-8")))
@@ -214,7 +236,7 @@ def test_sample_copies_no_value_from_the_corpus(name: str) -> None:
     assert not ours & corpus_values
 
 
-TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d| UTC)")
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d| UTC)")
 
 
 def _timestamps(value: Any, key: str = "") -> list[datetime]:
@@ -290,15 +312,15 @@ def test_unknown_action_lists_what_the_forge_has() -> None:
 
 
 def test_unknown_forge_lists_the_forges() -> None:
-    with pytest.raises(LookupError, match="forge 'bitbucket'; try one of: github, gitlab, gitea"):
-        load_sample("bitbucket", "push")
-    with pytest.raises(LookupError, match="bitbucket"):
-        delivery_headers("bitbucket", "push", delivery_id="x")
+    with pytest.raises(LookupError, match="forge 'sourcehut'; try one of: github, gitlab, gitea"):
+        load_sample("sourcehut", "push")
+    with pytest.raises(LookupError, match="sourcehut"):
+        delivery_headers("sourcehut", "push", delivery_id="x")
 
 
 @pytest.mark.parametrize("name", sorted(HEAD_SHAS))
 def test_fresh_sample_gets_a_new_head_sha_per_nonce(name: str) -> None:
-    forge, event, *action = name.split("-")
+    forge, event, *action = _parts(name)
     first = fresh_sample(forge, event, *action, now=NOW, nonce="one")
     second = fresh_sample(forge, event, *action, now=NOW, nonce="two")
     assert first != second
@@ -312,7 +334,7 @@ def test_fresh_sample_gets_a_new_head_sha_per_nonce(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_fresh_sample_is_repeatable_and_keeps_the_shape(name: str) -> None:
-    forge, event, *action = name.split("-")
+    forge, event, *action = _parts(name)
     body = fresh_sample(forge, event, *action, now=NOW, nonce="n")
     assert body == fresh_sample(forge, event, *action, now=NOW, nonce="n")
     fresh = json.loads(body)
@@ -424,16 +446,27 @@ EXPECTED_EVENTS = {
     "gitlab-pipeline": ("pipeline", None),
     "gitea-pull_request-opened": ("pull_request", "opened"),
     "gitea-create": ("create", None),
+    "bitbucket-push": ("push", None),
+    "bitbucket-pull_request-opened": ("pull_request", "opened"),
+    "bitbucket-server-push": ("push", None),
+    "bitbucket-server-pull_request-opened": ("pull_request", "opened"),
+}
+
+
+# Bitbucket Data Center names a repository by its project's key and its slug.
+REPOSITORIES = {
+    "bitbucket-server-push": "HOOKD/website",
+    "bitbucket-server-pull_request-opened": "HOOKD/website",
 }
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_hookd_accepts_a_signed_sample(name: str) -> None:
-    forge, event, *action = name.split("-")
+    forge, event, *action = _parts(name)
     body = fresh_sample(forge, event, *action, now=NOW, nonce="n")
     delivery = _receive(forge, event, body)
     assert delivery.delivery_id == "7d6f0b9c-hookd"
-    assert delivery.repository == "hookd-example/website"
+    assert delivery.repository == REPOSITORIES.get(name, "hookd-example/website")
     assert delivery.body == body
     if name in EXPECTED_EVENTS:
         assert (delivery.event, delivery.action) == EXPECTED_EVENTS[name]
@@ -447,6 +480,8 @@ def _receive(forge: str, event: str, body: bytes) -> Delivery:
         headers["X-Hub-Signature-256"] = f"sha256={digest}"
     elif forge == "gitea":
         headers["X-Gitea-Signature"] = digest
+    elif forge.startswith("bitbucket"):
+        headers["X-Hub-Signature"] = f"sha256={digest}"
     else:
         headers["X-Gitlab-Token"] = secret.decode()
     spec = EndpointSpec(name=forge, forge=forge, secrets=(secret,))

@@ -161,6 +161,21 @@ async def test_records_a_delivery_with_its_jobs_in_one_call(store: Store) -> Non
     assert (job.status, job.attempts, job.max_attempts, job.queued_at) == ("queued", 0, 3, T0)
 
 
+async def test_each_job_keeps_the_ref_it_runs_for(store: Store) -> None:
+    """A delivery of several refs gets a job per matching ref (a group's jobs are inserted
+    apart from the delivery on PostgreSQL: both paths keep the ref)."""
+    jobs = (
+        NewJob("deploy", 1, ref="refs/heads/release/1"),
+        NewJob("deploy", 1, ref="refs/heads/release/2", concurrency_group="g"),
+        NewJob("notify", 1),
+    )
+    recorded = await record(store, make_delivery(), jobs)
+    found = [await store.get_job(job_id) for job_id in recorded.job_ids]
+    assert [job.ref for job in found] == ["refs/heads/release/1", "refs/heads/release/2", None]
+    ungrouped = await record(store, make_delivery(), (NewJob("deploy", 1, ref="refs/tags/v1"),))
+    assert (await store.get_job(ungrouped.job_ids[0])).ref == "refs/tags/v1"
+
+
 async def test_a_large_body_is_kept_byte_for_byte_and_deduplicated(store: Store) -> None:
     """Over 1 MiB, a body is written and read back in pieces on both backends."""
     large = bytes(range(256)) * (3 * 4096) + b"\x00end"  # 3 MiB and a bit, every byte value

@@ -29,6 +29,7 @@ def job_environment(job: JobContext, settings: RunSettings) -> dict[str, str]:
         "HOOKD_FORGE": delivery.forge,
         "HOOKD_REPOSITORY": delivery.repository or "",
         "HOOKD_REF": delivery.ref or "",
+        "HOOKD_BEFORE": delivery.before or "",
         "HOOKD_SHA": delivery.sha or "",
         "HOOKD_PAYLOAD": str(job.payload_file),
     }

@@ -18,8 +18,7 @@ from hookd.config.model import ConcurrencySettings, ConfigFile, HookSettings
 from hookd.config.steps import StepsError, check_api_access, check_api_endpoints
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
-from hookd.core.delivery import DELIVERY_READS
-from hookd.core.forge_profiles import ACTION_READS
+from hookd.core.forge_profiles import ACTION_READS, FACT_READS
 from hookd.core.forward_url import ForwardUrlError, check_forward_url
 from hookd.core.payload_reads import Reads
 from hookd.core.render import (
@@ -176,7 +175,7 @@ def build_reads(endpoints: Mapping[str, object], hooks: Mapping[str, Hook]) -> d
     """What receiving a delivery on each endpoint reads of its payload: hookd's own facts
     (action, repository, ref, sha) and what each hook's `on:`, `if:` and concurrency group
     read. A large body is scanned for these alone (core.forges.read_payload)."""
-    own = Reads.of((*ACTION_READS, *DELIVERY_READS))
+    own = Reads.of((*ACTION_READS, *FACT_READS))
     reads = dict.fromkeys(endpoints, own)
     for hook in hooks.values():
         if hook.endpoint not in reads:
@@ -203,7 +202,7 @@ def build_job_reads(hooks: Mapping[str, Hook]) -> dict[str, Reads]:
             continue
         words = command_templates(run.command, shell=run.shell)
         templates = [*words, *run.env.values(), *([run.cwd] if run.cwd else [])]
-        found = Reads.of(DELIVERY_READS)
+        found = Reads.of(FACT_READS)
         for template in templates:
             found = found.union(template_reads(template))
         reads[name] = found

@@ -6,6 +6,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from hookd.core.vocabulary import Forge
+
 SECRET_FILE = ".hookd-secret"  # noqa: S105 - a file name, not a secret
 
 TEMPLATE = """\
@@ -19,8 +21,8 @@ server:
   max_body: 25MB             # GitHub's own cap; larger deliveries get 413
 
 endpoints:
-  github:                    # receives POST http://127.0.0.1:{port}/hooks/github
-    forge: github            # github | gitlab | gitea | generic
+  {forge}:{pad}# receives POST http://127.0.0.1:{port}/hooks/{forge}
+    forge: {forge}{pad2}# {forges}
     # The webhook secret: paste this file's content into the forge's "Secret" field.
     # It is kept out of this file so hookd.yaml can be shared and committed.
     secret_file: {secret_file}
@@ -28,17 +30,17 @@ endpoints:
 hooks:
   hello:
     on: push                 # or {{push: {{branches: [main]}}}}, [push, pull_request], "*"
-    run: echo "{{{{ hookd.event }}}} to {{{{ repository.full_name }}}} at {{{{ ref }}}}"
+    run: echo "{{{{ hookd.event }}}} to {{{{ hookd.repository }}}} at {{{{ hookd.ref }}}}"
   # deploy:
   #   on:
   #     push:
   #       branches: [main]
-  #   run: ./deploy.sh {{{{ repository.full_name }}}} {{{{ after }}}}
+  #   run: ./deploy.sh {{{{ hookd.repository }}}} {{{{ hookd.after }}}}
   #   cwd: /srv/site
   #   timeout: 10m
   #   retries: 2
   #   concurrency:
-  #     group: deploy-{{{{ repository.full_name }}}}
+  #     group: deploy-{{{{ hookd.repository }}}}
 """
 
 
@@ -48,9 +50,9 @@ class Written:
     secret: Path
 
 
-def write_initial_config(folder: Path, port: int = 8080) -> Written:
-    """Write hookd.yaml and a fresh random secret (mode 0600) into `folder`.
-    Refuses to overwrite an existing config."""
+def write_initial_config(folder: Path, port: int = 8080, forge: str = Forge.GITHUB) -> Written:
+    """Write hookd.yaml, with one endpoint for `forge` named after it, and a fresh random
+    secret (mode 0600) into `folder`. Refuses to overwrite an existing config."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "hookd.yaml"
     secret = folder / SECRET_FILE
@@ -59,5 +61,13 @@ def write_initial_config(folder: Path, port: int = 8080) -> Written:
     if not secret.exists():
         secret.touch(mode=0o600)
         secret.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
-    config.write_text(TEMPLATE.format(port=port, secret_file=SECRET_FILE), encoding="utf-8")
+    text = TEMPLATE.format(
+        port=port,
+        secret_file=SECRET_FILE,
+        forge=forge,
+        pad=" " * max(1, 26 - len(forge)),
+        pad2=" " * max(1, 18 - len(forge)),
+        forges=" | ".join(Forge),
+    )
+    config.write_text(text, encoding="utf-8")
     return Written(config=config, secret=secret)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from hookd.core.facts import PAYLOAD_FACTS, Facts, RefUpdate
+
 Payload = dict[str, Any]
 """A parsed webhook payload: JSON's object, as the forge sent it."""
 
@@ -69,6 +71,9 @@ class Delivery:
     headers: tuple[tuple[str, str], ...]
     body: Body
     payload: Payload = field(repr=False)
+    ref_update: RefUpdate | None = None
+    """For a job run for one ref of a delivery carrying several: that ref, whose name and
+    commits `ref`, `before` and `sha` then give."""
 
     @property
     def is_ping(self) -> bool:
@@ -76,60 +81,46 @@ class Delivery:
         return self.event == "ping"
 
     @property
+    def facts(self) -> Facts:
+        """Where this delivery's forge keeps its facts (its profile's)."""
+        return facts_of(self.forge)
+
+    @property
     def repository(self) -> str | None:
-        return repository_name(self.payload)
+        return self.facts.repository(self.payload)
+
+    @property
+    def ref_updates(self) -> tuple[RefUpdate, ...]:
+        """Every ref the delivery moved (several in one Bitbucket push)."""
+        return self.facts.ref_updates(self.payload)
 
     @property
     def ref(self) -> str | None:
-        ref = self.payload.get("ref")
-        return ref if isinstance(ref, str) else None
+        if self.ref_update is not None:
+            return self.ref_update.ref
+        return self.facts.ref(self.payload)
+
+    @property
+    def before(self) -> str | None:
+        """The commit the ref was at before a push (of `ref_update` for a job of one ref)."""
+        if self.ref_update is not None:
+            return self.ref_update.before
+        updates = self.ref_updates
+        return updates[0].before if updates else None
 
     @property
     def sha(self) -> str | None:
-        return head_sha(self.payload)
+        if self.ref_update is not None:
+            return self.ref_update.after
+        return self.facts.sha(self.payload)
 
 
-DELIVERY_READS = (
-    ("repository", "full_name"),
-    ("repository", "path_with_namespace"),
-    ("project", "path_with_namespace"),
-    ("ref",),
-    ("after",),
-    ("checkout_sha",),
-    *((key, "head", "sha") for key in ("pull_request", "object_attributes")),
-    *((key, "last_commit", "id") for key in ("pull_request", "object_attributes")),
-)
-"""The payload paths `Delivery.repository`, `.ref` and `.sha` read."""
+FORGE_FACTS: dict[str, Facts] = {}
+"""Each forge's facts, filled in by `hookd.core.forge_profiles` from its profiles (which
+import this module, so it cannot import them)."""
 
 
-def repository_name(payload: Mapping[str, Any]) -> str | None:
-    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes."""
-    repo = payload.get("repository")
-    if isinstance(repo, Mapping):
-        name = repo.get("full_name") or repo.get("path_with_namespace")
-        if isinstance(name, str):
-            return name
-    project = payload.get("project")
-    if isinstance(project, Mapping):
-        name = project.get("path_with_namespace")
-        if isinstance(name, str):
-            return name
-    return None
-
-
-def head_sha(payload: Mapping[str, Any]) -> str | None:
-    """The commit a delivery is about: a push's `after`, a pull request's head."""
-    for key in ("after", "checkout_sha"):
-        value = payload.get(key)
-        if isinstance(value, str) and value:
-            return value
-    for key in ("pull_request", "object_attributes"):
-        obj = payload.get(key)
-        if isinstance(obj, Mapping):
-            head = obj.get("head")
-            if isinstance(head, Mapping) and isinstance(head.get("sha"), str):
-                return str(head["sha"])
-            last = obj.get("last_commit")
-            if isinstance(last, Mapping) and isinstance(last.get("id"), str):
-                return str(last["id"])
-    return None
+def facts_of(forge: str) -> Facts:
+    """Where `forge`'s payloads keep hookd's facts (GitHub's shapes for a forge hookd does
+    not know)."""
+    return FORGE_FACTS.get(forge, PAYLOAD_FACTS)

@@ -104,6 +104,16 @@ class HookRule:
     condition: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class RefTarget:
+    """The ref the branch and tag filters look at when the forge's profile reads it rather
+    than the matcher (core.facts): a push's `ref` (one of a delivery's several), and the
+    base branch (a bare name) `pull_request*` events look at."""
+
+    ref: str | None
+    base: str | None = None
+
+
 @dataclass(frozen=True)
 class TraceEntry:
     """Whether a hook matched a delivery, and why: a sentence for people (see `match_hooks`)."""
@@ -145,8 +155,12 @@ def match_hooks(
     payload: Mapping[str, Any],
     rules: Sequence[HookRule],
     evaluate: Evaluate,
+    target: RefTarget | None = None,
 ) -> tuple[TraceEntry, ...]:
     """One `TraceEntry` per rule, in order: does the delivery run that hook, and why.
+
+    `target`, when given, is the ref the branch and tag filters look at; without it they
+    read the payload's `ref` (GitHub's, GitLab's and Gitea's shapes).
 
     `event` and `action` are hookd's names (GitHub's words). A rule matches when its `on:`
     holds and then, if it has one, its `if:` evaluates true; `if:` is evaluated only after
@@ -164,7 +178,7 @@ def match_hooks(
     - `on.push.paths-ignore: every changed file matches [docs/**]`
     - `if: <expression> is false`, or `if: <the evaluator's error>`
     """
-    return tuple(_match_rule(rule, event, action, payload, evaluate) for rule in rules)
+    return tuple(_match_rule(rule, event, action, payload, evaluate, target) for rule in rules)
 
 
 REF_READS = (
@@ -299,9 +313,14 @@ def _family(event: str, family: str, found: Mapping[str, tuple[str, ...]]) -> Pa
 
 
 def _match_rule(
-    rule: HookRule, event: str, action: str | None, payload: Mapping[str, Any], evaluate: Evaluate
+    rule: HookRule,
+    event: str,
+    action: str | None,
+    payload: Mapping[str, Any],
+    evaluate: Evaluate,
+    target: RefTarget | None,
 ) -> TraceEntry:
-    failure = _trigger_failure(rule.trigger, event, action, payload)
+    failure = _trigger_failure(rule.trigger, event, action, payload, target)
     if failure is None and rule.condition is not None:
         failure = _if_failure(rule.condition, payload, evaluate)
     if failure is not None:
@@ -313,7 +332,11 @@ def _match_rule(
 
 
 def _trigger_failure(
-    trigger: Trigger, event: str, action: str | None, payload: Mapping[str, Any]
+    trigger: Trigger,
+    event: str,
+    action: str | None,
+    payload: Mapping[str, Any],
+    target: RefTarget | None,
 ) -> str | None:
     """Why `on:` does not hold for the delivery, or None if it does."""
     if trigger.every_event:
@@ -322,7 +345,7 @@ def _trigger_failure(
     if spec is None:
         names = ", ".join(listed.event for listed in trigger.events)
         return f"on: event {event!r} is not one of [{names}]"
-    ref = _target_ref(event, payload)
+    ref = _target_ref(event, payload, target)
     failure = _types_failure(spec, action) or _ref_failure(spec, ref)
     return failure or _paths_failure(spec, ref, payload)
 
@@ -342,12 +365,14 @@ def _types_failure(spec: EventFilter, action: str | None) -> str | None:
     return None
 
 
-def _target_ref(event: str, payload: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _target_ref(
+    event: str, payload: Mapping[str, Any], target: RefTarget | None
+) -> tuple[str, str, str] | None:
     """`(kind, name, as the payload wrote it)` of the ref branch and tag filters look at."""
     if event.startswith("pull_request"):
-        base = _base_branch(payload)
+        base = _base_branch(payload) if target is None else target.base
         return None if base is None else ("branch", base, base)
-    ref = payload.get("ref")
+    ref = payload.get("ref") if target is None else target.ref
     if not isinstance(ref, str) or not ref:
         return None
     kind = ref_kind(ref)

@@ -40,6 +40,8 @@ class Forge(StrEnum):
     GITHUB = "github"
     GITLAB = "gitlab"
     GITEA = "gitea"
+    BITBUCKET = "bitbucket"
+    BITBUCKET_SERVER = "bitbucket-server"
     GENERIC = "generic"
 
 

@@ -7,6 +7,8 @@ example payloads. Each sample is delivered at `SAMPLE_TIME`: none of its timesta
 
 GitLab samples are named by `object_kind` (`merge_request`, `issue`, `note`); hookd's
 GitHub-style names for them (`pull_request`, `issues`, `issue_comment`) are accepted too.
+Bitbucket samples are named by hookd's event names; the forge's event keys (`repo:push`,
+`pr:opened`) are accepted too, and are what `X-Event-Key` carries.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from hookd.core.events import gitlab_action
 from hookd.core.vocabulary import Forge
 
-FORGES = (Forge.GITHUB, Forge.GITLAB, Forge.GITEA)
+FORGES = (Forge.GITHUB, Forge.GITLAB, Forge.GITEA, Forge.BITBUCKET, Forge.BITBUCKET_SERVER)
 """The forges hookd has samples of."""
 
 # The action `load_sample` picks when none is given and the event has several.
@@ -47,7 +49,21 @@ GITLAB_INSTANCE = "https://gitlab.example.com"
 
 # hookd's event names (hookd.core.events) for GitLab's object kinds.
 _GITLAB_ALIASES = {"pull_request": "merge_request", "issues": "issue", "issue_comment": "note"}
-_EVENT_ALIASES: dict[str, dict[str, str]] = {Forge.GITLAB: _GITLAB_ALIASES}
+# Bitbucket's event keys of the samples: hookd's name → the key, per forge.
+_BITBUCKET_KEYS: dict[str, dict[str, str]] = {
+    Forge.BITBUCKET: {"push": "repo:push", "pull_request": "pullrequest:created"},
+    Forge.BITBUCKET_SERVER: {
+        "push": "repo:refs_changed",
+        "pull_request": "pr:opened",
+    },
+}
+_EVENT_ALIASES: dict[str, dict[str, str]] = {
+    Forge.GITLAB: _GITLAB_ALIASES,
+    **{
+        forge: {key: event for event, key in keys.items()}
+        for forge, keys in _BITBUCKET_KEYS.items()
+    },
+}
 """hookd's event names a forge's samples are also found under."""
 
 # `X-Gitlab-Event` per object_kind: gitlabhq app/services/web_hook_service.rb, see
@@ -95,9 +111,20 @@ _FRESH: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gitea-pull_request-opened": (("pull_request.head.sha",), ("pull_request.id",)),
     "gitea-issues-opened": ((), ("issue.id",)),
     "gitea-create": (("sha",), ()),
+    "bitbucket-push": (("push.changes.0.new.target.hash",), ()),
+    "bitbucket-pull_request-opened": (
+        ("pullrequest.source.commit.hash",),
+        ("pullrequest.id",),
+    ),
+    "bitbucket-server-push": (("changes.0.toHash",), ()),
+    "bitbucket-server-pull_request-opened": (
+        ("pullRequest.fromRef.latestCommit",),
+        ("pullRequest.id",),
+    ),
 }
 
-_ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)")
+# Bitbucket Data Center writes the offset without a colon: `+0100`.
+_ISO = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)")
 _GITLAB_TIME = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC")
 # An id inside a URL or anchor: `/hooks/123/pings`, `#issuecomment-123`, `#note_123`.
 _ID_BEFORE = r"(?<=[/#=_-])"
@@ -114,7 +141,9 @@ def _index() -> dict[SampleKey, str]:
         if not entry.name.endswith(".json"):
             continue
         name = entry.name.removesuffix(".json")
-        forge, event, *action = name.split("-", 2)
+        # The longest forge name first: `bitbucket-server-push` is not `bitbucket`'s.
+        forge = max((f for f in FORGES if name.startswith(f"{f}-")), key=len)
+        event, *action = name.removeprefix(f"{forge}-").split("-", 1)
         found[(forge, event, action[0] if action else None)] = name
     return found
 
@@ -208,10 +237,33 @@ def _gitea_headers(event: str, delivery_id: str) -> dict[str, str]:
     return headers
 
 
+def _bitbucket_headers(event: str, delivery_id: str) -> dict[str, str]:
+    key = _BITBUCKET_KEYS[Forge.BITBUCKET].get(event, event)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Bitbucket-Webhooks/2.0",
+        "X-Event-Key": key,
+        "X-Request-UUID": delivery_id,
+        "X-Attempt-Number": "1",
+    }
+
+
+def _bitbucket_server_headers(event: str, delivery_id: str) -> dict[str, str]:
+    key = _BITBUCKET_KEYS[Forge.BITBUCKET_SERVER].get(event, event)
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": "Atlassian HttpClient",
+        "X-Event-Key": key,
+        "X-Request-Id": delivery_id,
+    }
+
+
 _SENDERS: dict[str, Callable[[str, str], dict[str, str]]] = {
     Forge.GITHUB: _github_headers,
     Forge.GITLAB: _gitlab_headers,
     Forge.GITEA: _gitea_headers,
+    Forge.BITBUCKET: _bitbucket_headers,
+    Forge.BITBUCKET_SERVER: _bitbucket_server_headers,
 }
 """How each forge with samples sends them: its headers for an event and a delivery id."""
 

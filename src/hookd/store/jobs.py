@@ -136,7 +136,7 @@ def insert_job(delivery_id: str, job: NewJob, at: datetime | str) -> Steps[str]:
     yield count(
         q.INSERT_JOB, id=job_id, delivery_id=delivery_id, hook=job.hook, status=job.status,
         max_attempts=job.max_attempts, error=job.error, group=group, at=at,
-        finished=at if job.status != JobStatus.QUEUED else None,
+        finished=at if job.status != JobStatus.QUEUED else None, ref=job.ref,
     )  # fmt: skip
     return job_id
 

@@ -34,7 +34,8 @@ def query(name: str, template: str, *, only: Dialect | None = None) -> Query:
 # -- Jobs -------------------------------------------------------------------------------
 
 JOB_COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
-concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested"""
+concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested,
+ref"""
 
 # Claimable: queued and due, or running under a lapsed lease (its worker died). A job in a
 # concurrency group waits while another job of the group runs under a live lease.
@@ -164,8 +165,9 @@ INSERT_JOB = query(
     "insert_job",
     """
 INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, concurrency_group,
-    queued_at, run_after, finished_at)
-VALUES (:id, :delivery_id, :hook, :status, :max_attempts, :error, :group, :at, :at, :finished)
+    queued_at, run_after, finished_at, ref)
+VALUES (:id, :delivery_id, :hook, :status, :max_attempts, :error, :group, :at, :at, :finished,
+    :ref)
 """,
 )
 
@@ -372,11 +374,11 @@ WITH delivery AS (
     FROM delivery WHERE :sha256::bytea IS NOT NULL
 ), made AS (
     INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, queued_at, run_after,
-        finished_at)
+        finished_at, ref)
     SELECT job.id, delivery.id, job.hook, job.status, job.max_attempts, job.error, :at,
-        :at, CASE WHEN job.status = 'queued' THEN NULL ELSE :at::timestamptz END
+        :at, CASE WHEN job.status = 'queued' THEN NULL ELSE :at::timestamptz END, job.ref
     FROM delivery, jsonb_to_recordset(:jobs::jsonb)
-        AS job (id text, hook text, status text, max_attempts integer, error text)
+        AS job (id text, hook text, status text, max_attempts integer, error text, ref text)
 )
 SELECT count(*) AS accepted FROM delivery
 """,

@@ -91,6 +91,8 @@ class NewJob:
     cancel_in_progress: bool = False
     status: str = JobStatus.QUEUED
     error: str | None = None
+    ref: str | None = None
+    """The one ref the job runs for, of a delivery that moved several (else None)."""
 
     def __post_init__(self) -> None:
         _settle(self, JobStatus)
@@ -212,6 +214,7 @@ class JobRecord:
     finished_at: datetime | None
     log_size: int
     cancel_requested: bool
+    ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -225,6 +228,7 @@ class JobRecord:
             "error": self.error,
             "result": self.result,
             "concurrency_group": self.concurrency_group,
+            "ref": self.ref,
             "queued_at": iso(self.queued_at),
             "run_after": iso(self.run_after),
             "started_at": iso(self.started_at),

@@ -37,6 +37,7 @@ def job_record(row: Row) -> JobRecord:
         run_after=moment(row["run_after"]) or datetime.now(UTC),
         started_at=moment(row["started_at"]), finished_at=moment(row["finished_at"]),
         log_size=row["log_size"], cancel_requested=bool(row["cancel_requested"]),
+        ref=row["ref"],
     )  # fmt: skip
 
 

@@ -112,6 +112,12 @@ class TraceEntry(Record):
     hook: str
     matched: bool
     reason: str = Field(description="`matched ...`, or the first condition that did not hold.")
+    refs: list[str] | None = Field(
+        None,
+        exclude_if=lambda refs: refs is None,
+        description="Of a delivery that moved several refs (a Bitbucket push): the refs the "
+        "hook matched, each of which got a job; absent otherwise.",
+    )
 
 
 class Delivery(Record):
@@ -159,6 +165,11 @@ class Job(Record):
     finished_at: datetime | None
     log_size: int = Field(description="Bytes of output stored.")
     cancel_requested: bool = Field(description="A cancel was asked of the running job.")
+    ref: str | None = Field(
+        None,
+        description="The one ref the job runs for, of a delivery that moved several "
+        "(a Bitbucket push); null otherwise.",
+    )
 
 
 class DeliveryDetail(Delivery):

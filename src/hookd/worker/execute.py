@@ -8,7 +8,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -103,6 +103,13 @@ def rebuild_delivery(detail: DeliveryDetail, reads: Reads) -> tuple[Delivery, Bo
     return delivery, carried
 
 
+def for_ref(delivery: Delivery, ref: str) -> Delivery | None:
+    """The delivery as a job of its one `ref` sees it (one of several it moved): that ref's
+    name and commits are its `ref`, `before` and `sha`. None when it moved no such ref."""
+    update = next((found for found in delivery.ref_updates if found.ref == ref), None)
+    return None if update is None else replace(delivery, ref_update=update)
+
+
 async def execute(
     store: Store, config: Config, job: JobRecord, stop: asyncio.Event, scratch: Path
 ) -> JobOutcome:
@@ -175,6 +182,11 @@ async def _attempt(
         delivery, carried = rebuild_delivery(detail, config.job_reads[job.hook])
     except ValueError as exc:
         return failure(f"the stored delivery cannot be read: {exc}")
+    if job.ref is not None:
+        found = for_ref(delivery, job.ref)
+        if found is None:
+            return failure(f"the stored delivery moved no ref {job.ref!r}")
+        delivery = found
     context = JobContext(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
         payload_bytes=carried, context=delivery_context(delivery, job.hook),

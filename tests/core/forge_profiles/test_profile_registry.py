@@ -24,8 +24,8 @@ def test_every_forge_has_its_profile() -> None:
 
 
 def test_an_unknown_forge_has_no_profile() -> None:
-    with pytest.raises(LookupError, match="bitbucket"):
-        profile("bitbucket")
+    with pytest.raises(LookupError, match="sourcehut"):
+        profile("sourcehut")
 
 
 @pytest.mark.parametrize("forge", [forge for forge in Forge if forge is not Forge.GENERIC])

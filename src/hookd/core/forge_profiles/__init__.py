@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hookd.core.delivery import FORGE_FACTS
 from hookd.core.forge_profiles.base import (
     FORM,
     JSON,
@@ -16,6 +17,8 @@ from hookd.core.forge_profiles.base import (
     Identity,
     SignedBytes,
 )
+from hookd.core.forge_profiles.bitbucket import BITBUCKET
+from hookd.core.forge_profiles.bitbucket_server import BITBUCKET_SERVER
 from hookd.core.forge_profiles.generic import GENERIC
 from hookd.core.forge_profiles.gitea import GITEA
 from hookd.core.forge_profiles.github import GITHUB
@@ -23,6 +26,7 @@ from hookd.core.forge_profiles.gitlab import GITLAB
 
 __all__ = [
     "ACTION_READS",
+    "FACT_READS",
     "FORM",
     "JSON",
     "MEDIA_TYPES",
@@ -39,9 +43,10 @@ __all__ = [
 ]
 
 PROFILES: Mapping[str, ForgeProfile] = {
-    found.forge: found for found in (GITHUB, GITLAB, GITEA, GENERIC)
+    found.forge: found for found in (GITHUB, GITLAB, GITEA, BITBUCKET, BITBUCKET_SERVER, GENERIC)
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
+FORGE_FACTS.update({forge: found.facts for forge, found in PROFILES.items()})
 
 
 def profile(forge: str) -> ForgeProfile:
@@ -61,6 +66,10 @@ ACTION_READS = tuple(
     dict.fromkeys(path for found in PROFILES.values() for path in found.action_reads)
 )
 """The payload paths `delivery_action` reads, whichever the forge."""
+
+FACT_READS = tuple(dict.fromkeys(path for found in PROFILES.values() for path in found.facts.reads))
+"""The payload paths a delivery's facts (repository, refs, commits) are read from,
+whichever the forge."""
 
 # Credentials of any kind, and whatever a forge sends its secret in: never stored, whichever
 # endpoint a request comes to.

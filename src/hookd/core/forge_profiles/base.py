@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.facts import PAYLOAD_FACTS, Facts
 from hookd.core.signatures import HmacCheck, is_hex_digest
 from hookd.core.vocabulary import Forge
 
@@ -94,6 +95,8 @@ class ForgeProfile:
     """The endpoint configures its own signature header, hash and prefix (`signature:`)."""
     app_auth: bool = False
     """Its API takes an app's key (`app_id`, `private_key_file`) as well as `api_token`."""
+    facts: Facts = PAYLOAD_FACTS
+    """Where its payloads keep the repository, the refs and commits (core.facts)."""
 
 
 def first(headers: Headers, *names: str) -> str | None:

@@ -1,0 +1,131 @@
+"""What hookd reads of a payload about the code it concerns: the repository, the ref and
+commits, and the ref a pull request targets. Each forge profile says where its payloads
+keep them (`Facts`); `PAYLOAD_FACTS` reads GitHub's, GitLab's and Gitea's shapes.
+
+A delivery may carry several refs (Bitbucket's `push.changes[]`): `ref_updates` lists them,
+each a `RefUpdate`, and a hook runs once per matching one, as if the forge had sent one
+delivery per ref (as GitHub does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hookd.core.payload_reads import Step
+
+ZERO_SHA = "0" * 40
+"""What a push's `before` or `after` is when the ref was created or deleted (GitHub's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefUpdate:
+    """One ref a delivery moved: its full name (`refs/heads/main`), and the commit before
+    and after (`ZERO_SHA` for a ref created or deleted)."""
+
+    ref: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Where one forge's payloads keep hookd's facts."""
+
+    repository: Callable[[Mapping[str, Any]], str | None]
+    """`owner/name` of the repository."""
+    ref: Callable[[Mapping[str, Any]], str | None]
+    """The ref a delivery is about, as the payload writes it."""
+    sha: Callable[[Mapping[str, Any]], str | None]
+    """The commit a delivery is about: a push's `after`, a pull request's head."""
+    ref_updates: Callable[[Mapping[str, Any]], tuple[RefUpdate, ...]]
+    """Every ref the delivery moved; empty for deliveries about no ref update."""
+    base_branch: Callable[[Mapping[str, Any]], str | None] | None
+    """A pull request's target branch (a bare name), for the branch filters; None: the
+    matcher reads GitHub's and GitLab's shapes itself (core.rules)."""
+    reads: tuple[tuple[Step, ...], ...]
+    """The payload paths these read (a large body is scanned for these only)."""
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def dig(payload: Mapping[str, Any], *path: str) -> Any:
+    """The value at `path` in nested objects, or None when any step is missing."""
+    value: Any = payload
+    for key in path:
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value
+
+
+def repository_name(payload: Mapping[str, Any]) -> str | None:
+    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes."""
+    repo = payload.get("repository")
+    if isinstance(repo, Mapping):
+        name = repo.get("full_name") or repo.get("path_with_namespace")
+        if isinstance(name, str):
+            return name
+    project = payload.get("project")
+    if isinstance(project, Mapping):
+        name = project.get("path_with_namespace")
+        if isinstance(name, str):
+            return name
+    return None
+
+
+def payload_ref(payload: Mapping[str, Any]) -> str | None:
+    ref = payload.get("ref")
+    return ref if isinstance(ref, str) else None
+
+
+def head_sha(payload: Mapping[str, Any]) -> str | None:
+    """The commit a delivery is about: a push's `after`, a pull request's head."""
+    for key in ("after", "checkout_sha"):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value
+    for key in ("pull_request", "object_attributes"):
+        obj = payload.get(key)
+        if isinstance(obj, Mapping):
+            head = obj.get("head")
+            if isinstance(head, Mapping) and isinstance(head.get("sha"), str):
+                return str(head["sha"])
+            last = obj.get("last_commit")
+            if isinstance(last, Mapping) and isinstance(last.get("id"), str):
+                return str(last["id"])
+    return None
+
+
+def single_update(payload: Mapping[str, Any]) -> tuple[RefUpdate, ...]:
+    """The one ref a GitHub, GitLab or Gitea push names at its top level, if it does."""
+    ref = payload.get("ref")
+    if not isinstance(ref, str) or not ref.startswith("refs/"):
+        return ()
+    return (RefUpdate(ref, _string(payload.get("before")), _string(payload.get("after"))),)
+
+
+PAYLOAD_FACTS = Facts(
+    repository=repository_name,
+    ref=payload_ref,
+    sha=head_sha,
+    ref_updates=single_update,
+    base_branch=None,
+    reads=(
+        ("repository", "full_name"),
+        ("repository", "path_with_namespace"),
+        ("project", "path_with_namespace"),
+        ("ref",),
+        ("before",),
+        ("after",),
+        ("checkout_sha",),
+        *((key, "head", "sha") for key in ("pull_request", "object_attributes")),
+        *((key, "last_commit", "id") for key in ("pull_request", "object_attributes")),
+    ),
+)
+"""GitHub's, GitLab's and Gitea's payloads."""
+
+__all__ = ["PAYLOAD_FACTS", "ZERO_SHA", "Facts", "RefUpdate", "dig"]
