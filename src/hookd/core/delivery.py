@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 Payload = dict[str, Any]
 """A parsed webhook payload: JSON's object, as the forge sent it."""
@@ -93,6 +94,7 @@ DELIVERY_READS = (
     ("repository", "full_name"),
     ("repository", "path_with_namespace"),
     ("project", "path_with_namespace"),
+    ("repository", "homepage"),
     ("ref",),
     ("after",),
     ("checkout_sha",),
@@ -103,7 +105,8 @@ DELIVERY_READS = (
 
 
 def repository_name(payload: Mapping[str, Any]) -> str | None:
-    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes."""
+    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes (a
+    GitLab `Job Hook` names it only in its `repository.homepage` URL's path)."""
     repo = payload.get("repository")
     if isinstance(repo, Mapping):
         name = repo.get("full_name") or repo.get("path_with_namespace")
@@ -114,7 +117,18 @@ def repository_name(payload: Mapping[str, Any]) -> str | None:
         name = project.get("path_with_namespace")
         if isinstance(name, str):
             return name
+    if isinstance(repo, Mapping):
+        return _homepage_path(repo.get("homepage"))
     return None
+
+
+def _homepage_path(homepage: object) -> str | None:
+    """`group/project` from a repository's web address, `https://host/group/project`."""
+    if not isinstance(homepage, str):
+        return None
+    parts = urlsplit(homepage)
+    path = parts.path.strip("/")
+    return path if parts.scheme in ("http", "https") and "/" in path else None
 
 
 def head_sha(payload: Mapping[str, Any]) -> str | None:

@@ -1,16 +1,14 @@
-"""Gitea (and Forgejo and Gogs, whose headers it also reads): `X-Gitea-Event` with GitHub's
-event names, `X-Gitea-Delivery`, and an HMAC-SHA256 in `X-Gitea-Signature` as bare hex, of
+"""Gitea (and Forgejo and Gogs, whose headers it also reads): `X-Gitea-Event`, or the finer
+`X-Gitea-Event-Type` when sent, mapped onto GitHub's event names (core.events.gitea_event),
+`X-Gitea-Delivery`, and an HMAC-SHA256 in `X-Gitea-Signature` as bare hex, of
 the JSON payload (a form body's `payload=` field, not the form). Old Gitea and Gogs put the
 webhook's secret into the payload's `secret` member."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
-from hookd.core.events import GITEA_EVENT_NAMES, gitea_action
+from hookd.core.events import GITEA_EVENT_NAMES, gitea_action, gitea_event
 from hookd.core.forge_profiles.base import (
     BodyCheck,
     ForgeProfile,
@@ -19,7 +17,6 @@ from hookd.core.forge_profiles.base import (
     first,
     hmac_check,
     prefixed,
-    same_name,
     stripped,
 )
 from hookd.core.signatures import sign
@@ -29,7 +26,14 @@ SIGNATURE = "X-Gitea-Signature"
 
 
 def identify(spec: EndpointSpec, headers: Headers) -> Identity:
-    event = first(headers, "x-gitea-event", "x-forgejo-event", "x-gogs-event")
+    event = first(
+        headers,
+        "x-gitea-event-type",
+        "x-forgejo-event-type",
+        "x-gitea-event",
+        "x-forgejo-event",
+        "x-gogs-event",
+    )
     delivery = first(headers, "x-gitea-delivery", "x-forgejo-delivery", "x-gogs-delivery")
     return stripped(event, delivery, "X-Gitea-Event")
 
@@ -51,10 +55,6 @@ def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[
     return {SIGNATURE: digest, "X-Hub-Signature-256": f"sha256={digest}"}
 
 
-def action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
-    return gitea_action(payload)
-
-
 def signature_header(spec: EndpointSpec) -> str:
     return SIGNATURE
 
@@ -66,8 +66,8 @@ GITEA = ForgeProfile(
     verify=verify,
     sign=sign_headers,
     signature_header=signature_header,
-    event_name=same_name,
-    action=action,
+    event_name=gitea_event,
+    action=gitea_action,
     action_reads=(("action",),),
     known_events=GITEA_EVENT_NAMES,
     signature_headers=frozenset(
