@@ -3,18 +3,28 @@ live `hookd serve`: each recorded under GitHub's event name, matched by `on:` as
 
 from __future__ import annotations
 
+import json
 import signal
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from deliveries import Outgoing, accept, encode, gitlab, hookd_json
+from deliveries import Outgoing, accept, encode, gitlab, hookd_json, post, wait_finished
 
-from conftest import LiveServer, start_server, write_config
+from conftest import CORPUS, LiveServer, run_hookd, start_server, write_config
 from hookd.core.signatures import sign
 
 GITEA_SECRET = "gitea-secret"
+GOGS_SECRET = "gogs-secret"
+FORGEJO_SECRET = "forgejo-secret"
+GOGS_FILES = sorted(CORPUS.glob("gogs/*/*.json"))
+# What a job is told of its delivery, one line per job in the facts folder.
+FACTS = (
+    'printf "%s|%s|%s|%s|%s" "$HOOKD_EVENT" "$HOOKD_ACTION" "$HOOKD_REPOSITORY" "$HOOKD_REF" '
+    '"$HOOKD_SHA" > "$0/$HOOKD_DELIVERY"'
+)
 
 CONFIG = """
 server:
@@ -27,10 +37,40 @@ endpoints:
   gitlab:
     forge: gitlab
     secret: gitlab-token-1
+  gogs:
+    forge: gogs
+    secret: gogs-secret
+  forgejo:
+    forge: forgejo
+    secret: forgejo-secret
 hooks:
+  gogs-facts:
+    endpoint: gogs
+    on: "*"
+    run: ["sh", "-c", {facts}, {folder}]
+  gogs-develop:
+    endpoint: gogs
+    on: {{push: {{branches: [develop]}}}}
+    run: ["true"]
+  gogs-main:
+    endpoint: gogs
+    on: {{push: {{branches: [main]}}}}
+    run: ["true"]
+  gogs-opened:
+    endpoint: gogs
+    on: {{pull_request: {{types: [opened]}}}}
+    run: ["true"]
+  gogs-closed:
+    endpoint: gogs
+    on: {{pull_request: {{types: [closed]}}}}
+    run: ["true"]
+  forgejo-reviews:
+    endpoint: forgejo
+    on: pull_request_review
+    run: ["true"]
   approvals:
     endpoint: gitea
-    on: {pull_request_review: {types: [submitted]}}
+    on: {{pull_request_review: {{types: [submitted]}}}}
     run: ["true"]
   wiki:
     endpoint: gitea
@@ -46,7 +86,7 @@ hooks:
     run: ["true"]
   unlabeled:
     endpoint: gitea
-    on: {pull_request: {types: [unlabeled]}}
+    on: {{pull_request: {{types: [unlabeled]}}}}
     run: ["true"]
   jobs:
     endpoint: gitlab
@@ -61,8 +101,10 @@ PULL = {"number": 7, "title": "t", "head": {"ref": "topic", "sha": "a" * 40}}
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("more-forges")
-    write_config(directory, CONFIG)
-    server = start_server(directory, "--workers", "0")
+    (directory / "facts").mkdir()
+    folder = json.dumps(str(directory / "facts"))
+    write_config(directory, CONFIG.format(facts=json.dumps(FACTS), folder=folder))
+    server = start_server(directory)
     yield server
     server.stop(signal.SIGKILL)
 
@@ -169,3 +211,138 @@ def test_a_gitlab_job_hook_names_its_repository(live: LiveServer) -> None:
     assert (answer["event"], answer["hooks"]) == ("job", ["jobs"])
     rows = hookd_json(live, "deliveries", "--json", "--repository", "team/tools")
     assert [row["id"] for row in rows] == [answer["id"]]
+
+
+def gogs_request(body: bytes, event: str, secret: str = GOGS_SECRET) -> Outgoing:
+    """As Gogs sends it: its own headers only, a bare hex signature of the body."""
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "GogsServer",
+        "X-Gogs-Delivery": str(uuid.uuid4()),
+        "X-Gogs-Event": event,
+        "X-Gogs-Signature": sign(secret.encode(), body),
+    }
+    return Outgoing("/hooks/gogs", body, headers)
+
+
+def expected_facts(payload: dict[str, Any], event: str) -> str:
+    """The facts as the payload says them, read here independently of hookd."""
+    action = payload.get("action") or ""
+    repository = payload["repository"]["full_name"]
+    return f"{event}|{action}|{repository}|{payload.get('ref', '')}|{payload.get('after', '')}"
+
+
+@pytest.mark.parametrize("path", GOGS_FILES, ids=lambda path: path.relative_to(CORPUS).as_posix())
+def test_every_gogs_corpus_file_is_accepted_with_its_facts(live: LiveServer, path: Path) -> None:
+    body = path.read_bytes()
+    event = path.parent.name
+    outgoing = gogs_request(body, event)
+    response = post(live, outgoing)
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["event"] == event
+    assert answer["delivery"] == outgoing.headers["X-Gogs-Delivery"]
+    wait_finished(live, answer["id"], count=len(answer["hooks"]))
+    facts = live.directory / "facts" / outgoing.headers["X-Gogs-Delivery"]
+    assert facts.read_text() == expected_facts(json.loads(body), event)
+    expected_hooks = {"push": ["gogs-develop"], "pull_request": ["gogs-opened"]}
+    assert sorted(answer["hooks"]) == sorted(["gogs-facts", *expected_hooks.get(event, [])])
+
+
+def refusal(live: LiveServer, outgoing: Outgoing) -> str:
+    response = post(live, outgoing)
+    assert response.status_code == 401, response.text
+    reason: str = response.json()["error"]
+    assert reason.endswith("."), reason
+    return reason
+
+
+SIGNED_BY = {"gogs": "X-Gogs-Signature", "forgejo": "X-Forgejo-Signature"}
+
+
+def signed(endpoint: str, secret: str, event: str = "push") -> Outgoing:
+    body = encode({"ref": "refs/heads/main", "nonce": str(uuid.uuid4())})
+    prefix = "Gogs" if endpoint == "gogs" else "Forgejo"
+    headers = {
+        "Content-Type": "application/json",
+        f"X-{prefix}-Delivery": str(uuid.uuid4()),
+        f"X-{prefix}-Event": event,
+        SIGNED_BY[endpoint]: sign(secret.encode(), body),
+    }
+    return Outgoing(f"/hooks/{endpoint}", body, headers)
+
+
+SECRETS = {"gogs": GOGS_SECRET, "forgejo": FORGEJO_SECRET}
+
+
+@pytest.mark.parametrize("endpoint", sorted(SIGNED_BY))
+def test_the_right_signature_is_accepted(live: LiveServer, endpoint: str) -> None:
+    assert post(live, signed(endpoint, SECRETS[endpoint])).status_code == 202
+
+
+@pytest.mark.parametrize("endpoint", sorted(SIGNED_BY))
+def test_a_wrong_signature_is_refused(live: LiveServer, endpoint: str) -> None:
+    reason = refusal(live, signed(endpoint, "not-the-secret"))
+    assert f"{SIGNED_BY[endpoint]} signature does not match" in reason
+
+
+@pytest.mark.parametrize("endpoint", sorted(SIGNED_BY))
+def test_a_missing_signature_is_refused(live: LiveServer, endpoint: str) -> None:
+    outgoing = signed(endpoint, SECRETS[endpoint])
+    del outgoing.headers[SIGNED_BY[endpoint]]
+    assert f"{SIGNED_BY[endpoint]} header is missing" in refusal(live, outgoing)
+
+
+@pytest.mark.parametrize("endpoint", sorted(SIGNED_BY))
+def test_a_truncated_signature_is_refused(live: LiveServer, endpoint: str) -> None:
+    outgoing = signed(endpoint, SECRETS[endpoint])
+    outgoing.headers[SIGNED_BY[endpoint]] = outgoing.headers[SIGNED_BY[endpoint]][:-2]
+    assert "malformed" in refusal(live, outgoing)
+
+
+@pytest.mark.parametrize("endpoint", sorted(SIGNED_BY))
+def test_another_schemes_signature_is_refused(live: LiveServer, endpoint: str) -> None:
+    outgoing = signed(endpoint, SECRETS[endpoint])
+    header = SIGNED_BY[endpoint]
+    outgoing.headers[header] = f"sha256={outgoing.headers[header]}"
+    assert "malformed" in refusal(live, outgoing)
+    github_style = signed(endpoint, SECRETS[endpoint])
+    github_style.headers["X-Hub-Signature-256"] = "sha256=" + github_style.headers.pop(header)
+    assert f"{header} header is missing" in refusal(live, github_style)
+
+
+def test_forgejo_headers_alone_reach_a_forgejo_and_a_gitea_endpoint(live: LiveServer) -> None:
+    approved = encode({**review("pull_request_review_approved"), "nonce": str(uuid.uuid4())})
+    for endpoint, secret in (("forgejo", FORGEJO_SECRET), ("gitea", GITEA_SECRET)):
+        delivery = str(uuid.uuid4())
+        headers = {
+            "Content-Type": "application/json",
+            "X-Forgejo-Delivery": delivery,
+            "X-Forgejo-Event": "pull_request_approved",
+            "X-Forgejo-Event-Type": "pull_request_review_approved",
+            "X-Forgejo-Signature": sign(secret.encode(), approved),
+        }
+        response = post(live, Outgoing(f"/hooks/{endpoint}", approved, headers))
+        assert response.status_code == 202, response.text
+        answer = response.json()
+        assert (answer["delivery"], answer["event"]) == (delivery, "pull_request_review")
+        hook = "forgejo-reviews" if endpoint == "forgejo" else "approvals"
+        assert answer["hooks"] == [hook]
+
+
+@pytest.mark.parametrize("forge", ["gogs", "forgejo"])
+def test_an_endpoint_without_a_secret_is_refused_at_start(tmp_path: Path, forge: str) -> None:
+    write_config(
+        tmp_path,
+        f"""
+        server:
+          port: 0
+          database: sqlite:///hookd.db
+        endpoints:
+          {forge}:
+            forge: {forge}
+        """,
+    )
+    ran = run_hookd("serve", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False)
+    assert ran.returncode != 0
+    assert "has no secret" in ran.stderr + ran.stdout

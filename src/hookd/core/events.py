@@ -181,6 +181,28 @@ GITLAB_OTHER_HOOKS = (
 GITEA_EVENT_NAMES = frozenset(GITEA_EVENT_ACTIONS)
 """hookd's names for the events Gitea sends."""
 
+# Gogs' events (gogs/gogs internal/database/webhook.go HookEventType), each with the actions
+# it sends, in GitHub's words (its words are Gitea's: `label_updated`, `synchronized`, ...).
+GOGS_EVENT_ACTIONS: dict[str, frozenset[str]] = {
+    "create": frozenset(),
+    "delete": frozenset(),
+    "fork": frozenset(),
+    "push": frozenset(),
+    "issues": frozenset({
+        "opened", "closed", "reopened", "edited", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned",
+    }),
+    "issue_comment": frozenset({"created", "edited", "deleted"}),
+    "pull_request": frozenset({
+        "opened", "closed", "reopened", "edited", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned", "synchronize",
+    }),
+    "release": frozenset({"published"}),
+}  # fmt: skip
+
+GOGS_EVENT_NAMES = frozenset(GOGS_EVENT_ACTIONS)
+"""hookd's names for the events Gogs sends."""
+
 GENERIC_EVENT = "webhook"
 """The event of a generic endpoint that names no event header."""
 

@@ -40,6 +40,8 @@ class Forge(StrEnum):
     GITHUB = "github"
     GITLAB = "gitlab"
     GITEA = "gitea"
+    FORGEJO = "forgejo"
+    GOGS = "gogs"
     GENERIC = "generic"
 
 

@@ -16,10 +16,12 @@ from hookd.core.forge_profiles.base import (
     Identity,
     SignedBytes,
 )
+from hookd.core.forge_profiles.forgejo import FORGEJO
 from hookd.core.forge_profiles.generic import GENERIC
 from hookd.core.forge_profiles.gitea import GITEA
 from hookd.core.forge_profiles.github import GITHUB
 from hookd.core.forge_profiles.gitlab import GITLAB
+from hookd.core.forge_profiles.gogs import GOGS
 
 __all__ = [
     "ACTION_READS",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 PROFILES: Mapping[str, ForgeProfile] = {
-    found.forge: found for found in (GITHUB, GITLAB, GITEA, GENERIC)
+    found.forge: found for found in (GITHUB, GITLAB, GITEA, FORGEJO, GOGS, GENERIC)
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
 
