@@ -450,7 +450,7 @@ def _receive(forge: str, event: str, body: bytes) -> Delivery:
     else:
         headers["X-Gitlab-Token"] = secret.decode()
     spec = EndpointSpec(name=forge, forge=forge, secrets=(secret,))
-    reception = begin_delivery(spec, Headers(headers.items()))
+    reception = begin_delivery(spec, Headers(headers.items()), 0.0)
     assert not isinstance(reception, Rejection), reception
     reception.update(body)
     delivery = reception.finish(body)

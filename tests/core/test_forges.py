@@ -42,7 +42,7 @@ def receive(
 ) -> Result:
     """Run one request through the adapter as the receiver does: headers, chunks, finish."""
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    started = begin_delivery(spec, Headers(items))
+    started = begin_delivery(spec, Headers(items), 0.0)
     if isinstance(started, Rejection):
         return started
     size = chunk_size or max(len(body), 1)
@@ -206,7 +206,7 @@ def test_streaming_in_chunks_gives_the_same_verdict_on_the_test_vector(chunk_siz
 def test_streamed_chunks_are_what_is_verified() -> None:
     """The digest runs over the chunks as they arrive, so a body whose chunks differ from
     what was signed is refused even when `finish` is handed the signed bytes."""
-    started = begin_delivery(GITHUB, Headers(github_headers(PUSH).items()))
+    started = begin_delivery(GITHUB, Headers(github_headers(PUSH).items()), 0.0)
     assert not isinstance(started, Rejection)
     started.update(PUSH[:10])
     started.update(b"tampered")

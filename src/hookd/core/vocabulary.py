@@ -42,6 +42,7 @@ class Forge(StrEnum):
     GITEA = "gitea"
     FORGEJO = "forgejo"
     GOGS = "gogs"
+    STANDARD = "standard"
     GENERIC = "generic"
 
 

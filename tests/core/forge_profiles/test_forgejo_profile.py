@@ -22,7 +22,7 @@ def test_it_is_forgejos_profile() -> None:
 
 
 def test_what_it_signs_it_verifies() -> None:
-    headers = FORGEJO.sign(SECRET, BODY, SignatureScheme())
+    headers = FORGEJO.sign(SECRET, BODY, SignatureScheme(), 0.0)
     assert headers["X-Forgejo-Signature"] == sign(SECRET, BODY)
     assert verdict(SPEC, headers, BODY) is True
     assert verdict(SPEC, headers, BODY[:-1]) is False

@@ -25,7 +25,7 @@ def test_it_is_gogs_profile() -> None:
 
 
 def test_what_it_signs_it_verifies() -> None:
-    headers = GOGS.sign(SECRET, BODY, SignatureScheme())
+    headers = GOGS.sign(SECRET, BODY, SignatureScheme(), 0.0)
     assert headers["X-Gogs-Signature"] == sign(SECRET, BODY)
     assert verdict(SPEC, headers, BODY) is True
     assert verdict(SPEC, headers, BODY + b" ") is False
@@ -56,7 +56,7 @@ def test_a_form_is_verified_over_its_payload_field() -> None:
             ("X-Gogs-Signature", sign(SECRET, BODY)),
         ]
     )
-    reception = begin_delivery(SPEC, headers)
+    reception = begin_delivery(SPEC, headers, 0.0)
     assert not isinstance(reception, Rejection)
     reception.update(form)
     delivery = reception.finish(form)

@@ -22,6 +22,7 @@ from hookd.core.forge_profiles.gitea import GITEA
 from hookd.core.forge_profiles.github import GITHUB
 from hookd.core.forge_profiles.gitlab import GITLAB
 from hookd.core.forge_profiles.gogs import GOGS
+from hookd.core.forge_profiles.standard import STANDARD
 
 __all__ = [
     "ACTION_READS",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 PROFILES: Mapping[str, ForgeProfile] = {
-    found.forge: found for found in (GITHUB, GITLAB, GITEA, FORGEJO, GOGS, GENERIC)
+    found.forge: found for found in (GITHUB, GITLAB, GITEA, FORGEJO, GOGS, STANDARD, GENERIC)
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
 

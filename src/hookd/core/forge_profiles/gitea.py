@@ -53,7 +53,9 @@ def gitea_like(
         sent = prefixed(value, "", "sha256", signature) if value else None
         return hmac_check(spec, sent, signature)
 
-    def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[str, str]:
+    def sign_headers(
+        secret: bytes, signed: bytes, scheme: SignatureScheme, now: float
+    ) -> dict[str, str]:
         digest = sign(secret, signed)
         return {signature: digest, "X-Hub-Signature-256": f"sha256={digest}"}
 
