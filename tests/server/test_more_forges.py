@@ -3,6 +3,7 @@ live `hookd serve`: each recorded under GitHub's event name, matched by `on:` as
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import uuid
@@ -20,6 +21,8 @@ GITEA_SECRET = "gitea-secret"
 GOGS_SECRET = "gogs-secret"
 FORGEJO_SECRET = "forgejo-secret"
 GOGS_FILES = sorted(CORPUS.glob("gogs/*/*.json"))
+AZURE_FILES = sorted(CORPUS.glob("azure-devops/*/*.json"))
+AZURE_CREDENTIALS = base64.b64encode(b"hookd:azure-password").decode()
 # What a job is told of its delivery, one line per job in the facts folder.
 FACTS = (
     'printf "%s|%s|%s|%s|%s" "$HOOKD_EVENT" "$HOOKD_ACTION" "$HOOKD_REPOSITORY" "$HOOKD_REF" '
@@ -43,7 +46,30 @@ endpoints:
   forgejo:
     forge: forgejo
     secret: forgejo-secret
+  azure:
+    forge: azure-devops
+    secret: "hookd:azure-password"
 hooks:
+  azure-facts:
+    endpoint: azure
+    on: "*"
+    run: ["sh", "-c", {facts}, {folder}]
+  azure-main:
+    endpoint: azure
+    on: {{push: {{branches: [main]}}}}
+    run: ["true"]
+  azure-develop:
+    endpoint: azure
+    on: {{push: {{branches: [develop]}}}}
+    run: ["true"]
+  azure-opened-to-master:
+    endpoint: azure
+    on: {{pull_request: {{types: [opened], branches: [master]}}}}
+    run: ["true"]
+  azure-closed:
+    endpoint: azure
+    on: {{pull_request: {{types: [closed]}}}}
+    run: ["true"]
   gogs-facts:
     endpoint: gogs
     on: "*"
@@ -330,7 +356,7 @@ def test_forgejo_headers_alone_reach_a_forgejo_and_a_gitea_endpoint(live: LiveSe
         assert answer["hooks"] == [hook]
 
 
-@pytest.mark.parametrize("forge", ["gogs", "forgejo"])
+@pytest.mark.parametrize("forge", ["gogs", "forgejo", "azure-devops"])
 def test_an_endpoint_without_a_secret_is_refused_at_start(tmp_path: Path, forge: str) -> None:
     write_config(
         tmp_path,
@@ -346,3 +372,89 @@ def test_an_endpoint_without_a_secret_is_refused_at_start(tmp_path: Path, forge:
     ran = run_hookd("serve", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False)
     assert ran.returncode != 0
     assert "has no secret" in ran.stderr + ran.stdout
+
+
+def azure_request(body: bytes, credentials: str = AZURE_CREDENTIALS) -> Outgoing:
+    """As an Azure DevOps service hook sends it: Basic authentication, no event header."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if credentials:
+        headers["Authorization"] = f"Basic {credentials}"
+    return Outgoing("/hooks/azure", body, headers)
+
+
+# What each corpus file is, read from the Azure DevOps service hooks documentation's terms:
+# (event, action, repository, ref, sha, the hooks its on: filters match besides azure-facts).
+AZURE_EXPECTED = {
+    "git.push": (
+        "push", "", "Fabrikam-Fiber-Git/Fabrikam-Fiber-Git", "refs/heads/main",
+        "33b55f7cb7e7e245323987634f960cf4a6e6bc74", ["azure-main"],
+    ),
+    "git.pullrequest.created": (
+        "pull_request", "opened", "Fabrikam/Fabrikam", "",
+        "53d54ac915144006c2c9e90d2c7d3880920db49c", ["azure-opened-to-master"],
+    ),
+    "git.pullrequest.updated": (
+        "pull_request", "closed", "Fabrikam/Fabrikam", "",
+        "53d54ac915144006c2c9e90d2c7d3880920db49c", ["azure-closed"],
+    ),
+    "git.pullrequest.merged": (
+        "pull_request", "closed", "Fabrikam/Fabrikam", "",
+        "53d54ac915144006c2c9e90d2c7d3880920db49c", ["azure-closed"],
+    ),
+    "build.complete": ("build.complete", "", "", "", "", []),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", AZURE_FILES, ids=lambda path: path.parent.name)
+def test_every_azure_devops_corpus_file_is_accepted_with_its_facts(
+    live: LiveServer, path: Path
+) -> None:
+    body = path.read_bytes()
+    payload = json.loads(body)
+    assert payload["eventType"] == path.parent.name
+    event, action, repository, ref, sha, hooks = AZURE_EXPECTED[path.parent.name]
+    response = post(live, azure_request(body))
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert (answer["delivery"], answer["event"]) == (payload["id"], event)
+    assert sorted(answer["hooks"]) == sorted(["azure-facts", *hooks])
+    wait_finished(live, answer["id"], count=len(answer["hooks"]))
+    facts = live.directory / "facts" / payload["id"]
+    assert facts.read_text() == f"{event}|{action}|{repository}|{ref}|{sha}"
+
+
+def test_an_azure_devops_notification_is_accepted_once(live: LiveServer) -> None:
+    body = encode({"id": str(uuid.uuid4()), "eventType": "git.push", "resource": {}})
+    assert post(live, azure_request(body)).status_code == 202
+    again = post(live, azure_request(body))
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+
+
+@pytest.mark.parametrize(
+    ("credentials", "says"),
+    [
+        (base64.b64encode(b"hookd:wrong").decode(), "does not match"),
+        (base64.b64encode(b"other:azure-password").decode(), "does not match"),
+        ("", "Authorization header is missing"),
+        (AZURE_CREDENTIALS[:-3], "malformed"),
+    ],
+    ids=["wrong", "wrong-user", "missing", "truncated"],
+)
+def test_wrong_azure_devops_credentials_are_refused(
+    live: LiveServer, credentials: str, says: str
+) -> None:
+    body = encode({"id": str(uuid.uuid4()), "eventType": "git.push"})
+    assert says in refusal(live, azure_request(body, credentials))
+
+
+def test_another_authorization_scheme_is_refused(live: LiveServer) -> None:
+    body = encode({"id": str(uuid.uuid4()), "eventType": "git.push"})
+    outgoing = azure_request(body)
+    outgoing.headers["Authorization"] = f"Bearer {AZURE_CREDENTIALS}"
+    assert "not Basic" in refusal(live, outgoing)
+
+
+def test_an_azure_devops_body_without_its_event_is_refused(live: LiveServer) -> None:
+    response = post(live, azure_request(encode({"id": str(uuid.uuid4())})))
+    assert response.status_code == 400
+    assert "eventType" in response.json()["error"]

@@ -271,6 +271,9 @@ def _endpoint_spec(
         standard = True
     elif endpoint.signature is not None and not forge.signature_scheme:
         source.problem((*where, "signature"), "only a generic endpoint takes a signature scheme")
+    problems = {forge.secret_problem(s) for s in secrets} if forge.secret_problem else set()
+    for problem in sorted(filter(None, problems)):
+        source.problem((*where, "secret"), problem)
     if standard and any(signing_key(secret) is None for secret in secrets):
         source.problem(
             (*where, "secret"),

@@ -20,6 +20,7 @@ from hookd.core.forge_profiles import (
     FORM,
     JSON,
     MEDIA_TYPES,
+    PROFILES,
     SECRET_HEADERS,
     BodyCheck,
     ForgeProfile,
@@ -42,6 +43,7 @@ __all__ = [
     "identify",
     "payload_json",
     "read_payload",
+    "with_facts",
 ]
 
 
@@ -114,6 +116,10 @@ class Reception:
         forge_event = self._forge_event
         if forge.event_path is not None:
             forge_event = _event_in(payload, forge.event_path)
+        delivery_id = self._delivery_id
+        if delivery_id is None and forge.delivery_path is not None:
+            delivery_id = _event_in(payload, forge.delivery_path) or None
+        payload = with_facts(forge.forge, forge_event, payload)
         event = forge.event_name(forge_event, payload)
         if not event:
             where = ".".join(forge.event_path or ())
@@ -129,12 +135,22 @@ class Reception:
             event=event,
             forge_event=forge_event,
             action=forge.action(forge_event, payload),
-            delivery_id=self._delivery_id,
+            delivery_id=delivery_id,
             content_type=self._headers.get("content-type", ""),
             headers=kept,
             body=body,
             payload=_as_payload(payload),
         )
+
+
+def with_facts(forge: str, forge_event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with the GitHub-shaped members its forge's profile reads elsewhere
+    (ForgeProfile.facts) where it has none of that name; the same dict when none."""
+    found = PROFILES.get(forge)
+    facts = found.facts if found is not None else None
+    if facts is None or not isinstance(payload, dict):
+        return payload
+    return {**facts(forge_event, payload), **payload}
 
 
 def _event_in(payload: Any, path: tuple[str, ...]) -> str:

@@ -43,6 +43,7 @@ class Forge(StrEnum):
     FORGEJO = "forgejo"
     GOGS = "gogs"
     STANDARD = "standard"
+    AZURE_DEVOPS = "azure-devops"
     GENERIC = "generic"
 
 

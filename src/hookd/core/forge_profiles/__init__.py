@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hookd.core.forge_profiles.azure_devops import AZURE_DEVOPS
 from hookd.core.forge_profiles.base import (
     FORM,
     JSON,
@@ -42,7 +43,8 @@ __all__ = [
 ]
 
 PROFILES: Mapping[str, ForgeProfile] = {
-    found.forge: found for found in (GITHUB, GITLAB, GITEA, FORGEJO, GOGS, STANDARD, GENERIC)
+    found.forge: found
+    for found in (GITHUB, GITLAB, GITEA, FORGEJO, GOGS, STANDARD, AZURE_DEVOPS, GENERIC)
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
 

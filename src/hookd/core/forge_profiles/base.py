@@ -107,6 +107,14 @@ class ForgeProfile:
     standard_signature: bool = False
     """The endpoint may take `signature: standard` (Standard Webhooks) instead of the
     forge's own check."""
+    delivery_path: tuple[str, ...] | None = None
+    """Where the payload names the delivery id, for a forge that sends no delivery header."""
+    facts: Callable[[str, Mapping[str, Any]], Mapping[str, Any]] | None = None
+    """GitHub-shaped members (`repository`, `ref`, `after`, `pull_request`...) for a forge
+    whose payload says them elsewhere, from its event name and payload: added to the parsed
+    payload where it has no member of that name (core.forges.with_facts)."""
+    secret_problem: Callable[[bytes], str | None] | None = None
+    """Why a configured secret cannot be this forge's (checked at start), or None."""
     standard_always: bool = False
     """The forge signs as Standard Webhooks: its secrets are `whsec_` keys."""
     event_path: tuple[str, ...] | None = None
