@@ -9,20 +9,28 @@ import click
 from hookd.cli.options import config_option, database_option, read_config, store_config
 from hookd.cli.storeaccess import with_store
 from hookd.config.template import write_initial_config
+from hookd.core.vocabulary import Forge, values
 from hookd.store.base import Store
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
 @click.option("--port", type=int, default=8080, show_default=True, help="The port to write.")
-def init(directory: Path, port: int) -> None:
+@click.option(
+    "--forge",
+    type=click.Choice(values(Forge)),
+    default=Forge.GITHUB.value,
+    show_default=True,
+    help="The forge the endpoint receives from.",
+)
+def init(directory: Path, port: int, forge: str) -> None:
     """Write a commented hookd.yaml with a fresh random secret into DIRECTORY."""
     try:
-        written = write_initial_config(directory, port)
+        written = write_initial_config(directory, port, Forge(forge))
     except FileExistsError as exc:
         raise click.ClickException(f"{exc} exists already; not overwriting it.") from exc
     click.echo(f"Wrote {written.config} and a new secret in {written.secret} (mode 0600).")
-    click.echo(f"Give the forge this URL: http://127.0.0.1:{port}/hooks/github")
+    click.echo(f"Give the forge this URL: http://127.0.0.1:{port}/hooks/{forge}")
     click.echo(f"and the content of {written.secret} as the webhook's secret.")
     click.echo("Next: hookd serve")
 

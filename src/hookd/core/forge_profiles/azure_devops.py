@@ -199,4 +199,5 @@ AZURE_DEVOPS = ForgeProfile(
     delivery_path=("id",),
     facts=facts,
     secret_problem=secret_problem,
+    new_secret=lambda key: f"hookd:{key.hex()}",
 )

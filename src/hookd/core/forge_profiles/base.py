@@ -113,6 +113,8 @@ class ForgeProfile:
     """GitHub-shaped members (`repository`, `ref`, `after`, `pull_request`...) for a forge
     whose payload says them elsewhere, from its event name and payload: added to the parsed
     payload where it has no member of that name (core.forges.with_facts)."""
+    new_secret: Callable[[bytes], str] = lambda key: key.hex()
+    """A new secret in the forge's shape from random bytes (`hookd init`): hex by default."""
     secret_problem: Callable[[bytes], str | None] | None = None
     """Why a configured secret cannot be this forge's (checked at start), or None."""
     standard_always: bool = False

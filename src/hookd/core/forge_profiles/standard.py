@@ -5,6 +5,7 @@ payload's `type` (the spec's payload structure), else `webhook`."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -67,4 +68,5 @@ STANDARD = ForgeProfile(
     timely=timely,
     event_path=(EVENT_MEMBER,),
     standard_always=True,
+    new_secret=lambda key: standard_webhooks.SECRET_PREFIX + base64.b64encode(key).decode(),
 )
