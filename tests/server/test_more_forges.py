@@ -458,3 +458,21 @@ def test_an_azure_devops_body_without_its_event_is_refused(live: LiveServer) -> 
     response = post(live, azure_request(encode({"id": str(uuid.uuid4())})))
     assert response.status_code == 400
     assert "eventType" in response.json()["error"]
+
+
+def test_an_azure_devops_secret_without_a_user_is_refused_at_start(tmp_path: Path) -> None:
+    write_config(
+        tmp_path,
+        """
+        server:
+          port: 0
+          database: sqlite:///hookd.db
+        endpoints:
+          azure:
+            forge: azure-devops
+            secret: only-a-password
+        """,
+    )
+    ran = run_hookd("serve", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False)
+    assert ran.returncode != 0
+    assert "user:password" in ran.stderr + ran.stdout
