@@ -196,6 +196,27 @@ def test_init_writes_a_config_and_a_private_secret_and_never_overwrites(
     assert secret_file.read_text() == secret
 
 
+@pytest.mark.parametrize(
+    ("forge", "shape"),
+    [
+        ("gogs", r"[0-9a-f]{64}"),
+        ("standard", r"whsec_[A-Za-z0-9+/]{43}="),
+        ("azure-devops", r"hookd:[0-9a-f]{64}"),
+    ],
+)
+def test_init_writes_an_endpoint_for_the_forge_with_a_secret_in_its_shape(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], forge: str, shape: str
+) -> None:
+    ran = hookd_here(capsys, "init", "--forge", forge, str(tmp_path))
+    assert ran.code == 0, ran.err
+    assert f"http://127.0.0.1:8080/hooks/{forge}" in ran.out
+    secret = (tmp_path / ".hookd-secret").read_text().strip()
+    assert re.fullmatch(shape, secret)
+    config = load_config(tmp_path / "hookd.yaml", {})
+    assert config.specs[forge].forge == forge
+    assert config.specs[forge].secrets == (secret.encode(),)
+
+
 # -- every command ---------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ def receive(
 ) -> Result:
     """Run one request through the adapter as the receiver does: headers, chunks, finish."""
     items = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-    started = begin_delivery(spec, Headers(items))
+    started = begin_delivery(spec, Headers(items), 0.0)
     if isinstance(started, Rejection):
         return started
     size = chunk_size or max(len(body), 1)
@@ -206,7 +206,7 @@ def test_streaming_in_chunks_gives_the_same_verdict_on_the_test_vector(chunk_siz
 def test_streamed_chunks_are_what_is_verified() -> None:
     """The digest runs over the chunks as they arrive, so a body whose chunks differ from
     what was signed is refused even when `finish` is handed the signed bytes."""
-    started = begin_delivery(GITHUB, Headers(github_headers(PUSH).items()))
+    started = begin_delivery(GITHUB, Headers(github_headers(PUSH).items()), 0.0)
     assert not isinstance(started, Rejection)
     started.update(PUSH[:10])
     started.update(b"tampered")
@@ -405,10 +405,11 @@ def test_gitlab_form_body_is_refused_as_unsupported_media_type() -> None:
 
 def gitea_headers(body: bytes, signature: str | None = None, **extra: str) -> dict[str, str]:
     digest = sign(b"gitea-secret", body) if signature is None else signature
+    event = extra.get("X-Gitea-Event", "push")
     return {
         "Content-Type": "application/json",
-        "X-Gitea-Event": "push",
-        "X-Gitea-Event-Type": "push",
+        "X-Gitea-Event": event,
+        "X-Gitea-Event-Type": event,
         "X-Gitea-Delivery": "gitea-delivery-1",
         "X-Gitea-Signature": digest,
         **extra,
@@ -442,14 +443,20 @@ def test_gitea_empty_signature_header_is_accepted_by_an_insecure_endpoint() -> N
     assert accepted(receive(spec, headers, PUSH)).event == "push"
 
 
-def test_gitea_event_header_names_the_event_not_the_event_type() -> None:
-    body = b'{"action":"reviewed","pull_request":{"number":1}}'
+def test_gitea_event_type_is_read_when_finer_and_the_body_tells_comments_apart() -> None:
+    body = b'{"action":"reviewed","pull_request":{"number":1},"review":{"content":"ok"}}'
     headers = gitea_headers(
         body, **{"X-Gitea-Event": "issue_comment", "X-Gitea-Event-Type": "pull_request_comment"}
     )
     delivery = accepted(receive(GITEA, headers, body))
-    assert delivery.event == "issue_comment"
-    assert delivery.action == "reviewed"
+    assert delivery.forge_event == "pull_request_comment"
+    assert (delivery.event, delivery.action) == ("pull_request_review_comment", "created")
+    comment = b'{"action":"created","issue":{"number":1},"comment":{"body":"hi"},"is_pull":true}'
+    headers = gitea_headers(
+        comment, **{"X-Gitea-Event": "issue_comment", "X-Gitea-Event-Type": "pull_request_comment"}
+    )
+    delivery = accepted(receive(GITEA, headers, comment))
+    assert (delivery.event, delivery.action) == ("issue_comment", "created")
 
 
 def test_gitea_actions_are_mapped_to_github_words() -> None:
@@ -485,7 +492,7 @@ def test_gitea_form_body_without_payload_is_rejected_as_unsigned() -> None:
 
 def test_rejects_gitea_delivery_without_event_header() -> None:
     headers = gitea_headers(PUSH)
-    del headers["X-Gitea-Event"]
+    del headers["X-Gitea-Event"], headers["X-Gitea-Event-Type"]
     rejection = rejected(receive(GITEA, headers, PUSH), 400)
     assert "X-Gitea-Event" in rejection.reason
 

@@ -72,6 +72,15 @@ GITEA_FILES = sorted(CORPUS.glob("gitea/*/*.json"))
 ALL_FILES = GITHUB_FILES + ENTERPRISE_FILES + GITLAB_FILES + GITEA_FILES
 
 
+# Gitea files whose event, in GitHub's words, is not their X-Gitea-Event: a review's comment
+# is sent as `issue_comment` with the type `pull_request_comment` and a pull request's body.
+GITEA_MAPPED = {
+    "gitea/issue_comment/go-playground__pull-request-review-event.json": (
+        "pull_request_review_comment"
+    ),
+}
+
+
 def name(path: Path) -> str:
     return path.relative_to(CORPUS).as_posix()
 
@@ -132,7 +141,7 @@ def request_for(path: Path, delivery: str) -> tuple[str, dict[str, str], str]:
         "X-GitHub-Event": event,
         "X-Hub-Signature-256": f"sha256={digest}",
     }
-    return "gitea", sent, event
+    return "gitea", sent, GITEA_MAPPED.get(relative, event)
 
 
 def github_headers(body: bytes, event: str, delivery: str) -> dict[str, str]:

@@ -73,7 +73,7 @@ def receive(
 ) -> Delivery | Rejection:
     spec = config.specs[endpoint]
     reception = forges.begin_delivery(
-        spec if reads is None else replace(spec, reads=reads), Headers(headers.items())
+        spec if reads is None else replace(spec, reads=reads), Headers(headers.items()), 0.0
     )
     assert not isinstance(reception, Rejection)
     reception.update(body)

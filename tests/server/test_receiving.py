@@ -367,7 +367,8 @@ def test_rejects_form_without_payload_field(client: httpx.Client) -> None:
 def test_rejects_missing_event_header(
     client: httpx.Client, path: str, headers: dict[str, str], missing: str
 ) -> None:
-    sent = {name: value for name, value in headers.items() if name != missing}
+    # Gitea's finer X-Gitea-Event-Type names the event too: both are missing here.
+    sent = {name: value for name, value in headers.items() if not name.startswith(missing)}
     error = assert_error(client.post(path, content=PUSH, headers=sent), 400)
     assert missing in error
 

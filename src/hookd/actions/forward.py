@@ -9,6 +9,8 @@ percent-encoded (core.forward_url)."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from hookd.actions.base import ActionResult, JobContext, failure
@@ -48,7 +50,7 @@ async def forward(job: JobContext, settings: ForwardSettings) -> ActionResult:
         signs_payload = forge.signed_bytes is SignedBytes.FORM_PAYLOAD
         signed = bytes(job.payload_bytes if signs_payload else delivery.body)
         secret = settings.secret.get_secret_value().encode()
-        headers.extend(forge.sign(secret, signed, SignatureScheme()).items())
+        headers.extend(forge.sign(secret, signed, SignatureScheme(), time.time()).items())
     try:
         async with httpx.AsyncClient(timeout=settings.timeout) as client:
             response = await client.post(url, content=bytes(delivery.body), headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +59,7 @@ def send(
     except OSError as exc:
         raise click.ClickException(f"cannot read {payload_file}: {exc.strerror}") from exc
     if spec.secrets:
-        headers.update(profile(spec.forge).sign(spec.secrets[0], body, spec.signature))
+        headers.update(profile(spec.forge).sign(spec.secrets[0], body, spec.signature, time.time()))
     target = url or local_url(config, name)
     try:
         response = httpx.post(target, content=body, headers=headers, timeout=30)

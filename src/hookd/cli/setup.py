@@ -9,7 +9,7 @@ import click
 from hookd.cli.options import config_option, database_option, read_config, store_config
 from hookd.cli.storeaccess import with_store
 from hookd.config.template import write_initial_config
-from hookd.core.vocabulary import Forge
+from hookd.core.vocabulary import Forge, values
 from hookd.store.base import Store
 
 
@@ -18,15 +18,15 @@ from hookd.store.base import Store
 @click.option("--port", type=int, default=8080, show_default=True, help="The port to write.")
 @click.option(
     "--forge",
-    type=click.Choice([forge.value for forge in Forge]),
+    type=click.Choice(values(Forge)),
     default=Forge.GITHUB.value,
     show_default=True,
-    help="The forge the endpoint receives from (the endpoint is named after it).",
+    help="The forge the endpoint receives from.",
 )
 def init(directory: Path, port: int, forge: str) -> None:
     """Write a commented hookd.yaml with a fresh random secret into DIRECTORY."""
     try:
-        written = write_initial_config(directory, port, forge)
+        written = write_initial_config(directory, port, Forge(forge))
     except FileExistsError as exc:
         raise click.ClickException(f"{exc} exists already; not overwriting it.") from exc
     click.echo(f"Wrote {written.config} and a new secret in {written.secret} (mode 0600).")

@@ -17,7 +17,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from hookd.config.catch_up import check_catch_up
-from hookd.config.model import ConfigFile, EndpointSettings, ServerSettings
+from hookd.config.model import (
+    STANDARD,
+    ConfigFile,
+    EndpointSettings,
+    ServerSettings,
+    SignatureSettings,
+)
 from hookd.config.rules import Hook, build_job_reads, build_reads, build_rules, load_hooks
 from hookd.config.validation_errors import validation_problems
 from hookd.config.yamlsource import Path as KeyPath
@@ -26,6 +32,7 @@ from hookd.core.endpoint import EndpointSpec, SignatureScheme
 from hookd.core.forge_profiles import profile
 from hookd.core.payload_reads import Reads
 from hookd.core.rules import HookRule
+from hookd.core.standard_webhooks import signing_key
 from hookd.errors import ConfigError
 
 DEFAULT_CONFIG = "hookd.yaml"
@@ -285,8 +292,24 @@ def _endpoint_spec(
             "has no secret: set secret or secret_file, or insecure: true to accept "
             "unsigned deliveries",
         )
-    if endpoint.signature is not None and not profile(endpoint.forge).signature_scheme:
+    forge = profile(endpoint.forge)
+    standard = forge.standard_always
+    if endpoint.signature == STANDARD:
+        if not forge.standard_signature:
+            source.problem(
+                (*where, "signature"), f"a {forge.label} endpoint does not take signature: standard"
+            )
+        standard = True
+    elif endpoint.signature is not None and not forge.signature_scheme:
         source.problem((*where, "signature"), "only a generic endpoint takes a signature scheme")
+    problems = {forge.secret_problem(s) for s in secrets} if forge.secret_problem else set()
+    for problem in sorted(filter(None, problems)):
+        source.problem((*where, "secret"), problem)
+    if standard and any(signing_key(secret) is None for secret in secrets):
+        source.problem(
+            (*where, "secret"),
+            "a Standard Webhooks secret is whsec_ followed by base64 (as the sender shows it)",
+        )
     return EndpointSpec(
         name=name,
         forge=endpoint.forge,
@@ -296,12 +319,14 @@ def _endpoint_spec(
         signature=_scheme(endpoint),
         event_header=endpoint.event_header,
         delivery_header=endpoint.delivery_header,
+        standard=standard,
+        tolerance=endpoint.timestamp_tolerance,
     )
 
 
 def _scheme(endpoint: EndpointSettings) -> SignatureScheme:
     settings = endpoint.signature
-    if settings is None:
+    if not isinstance(settings, SignatureSettings):
         return SignatureScheme()
     return SignatureScheme(settings.header, settings.algorithm, settings.prefix)
 

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from hookd.config.catch_up import CatchUpSettings
+from hookd.core.standard_webhooks import DEFAULT_TOLERANCE
 from hookd.core.units import parse_duration, parse_size
 from hookd.core.vocabulary import ActionKind, Forge
 
@@ -115,6 +116,10 @@ class SignatureSettings(Strict):
     prefix: str = "sha256="
 
 
+STANDARD = "standard"
+"""`signature: standard`."""
+
+
 class EndpointSettings(Strict):
     forge: Forge = Forge.GITHUB
     secret: SecretList | None = None
@@ -122,7 +127,11 @@ class EndpointSettings(Strict):
     path: str | None = None
     insecure: bool = False
     legacy_sha1: bool = False
-    signature: SignatureSettings | None = None
+    signature: SignatureSettings | Literal["standard"] | None = None
+    """A generic endpoint's HMAC scheme, or `standard` (Standard Webhooks) where the forge
+    takes it (GitLab's signing token)."""
+    # Standard Webhooks: how far a delivery's webhook-timestamp may be from now.
+    timestamp_tolerance: Duration = DEFAULT_TOLERANCE
     event_header: str | None = None
     delivery_header: str | None = None
     allow_ips: list[Network] | None = None

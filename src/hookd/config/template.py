@@ -6,7 +6,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from hookd.core.vocabulary import Forge
+from hookd.core.forge_profiles import profile
+from hookd.core.vocabulary import Forge, values
 
 SECRET_FILE = ".hookd-secret"  # noqa: S105 - a file name, not a secret
 
@@ -21,8 +22,8 @@ server:
   max_body: 25MB             # GitHub's own cap; larger deliveries get 413
 
 endpoints:
-  {forge}:{pad}# receives POST http://127.0.0.1:{port}/hooks/{forge}
-    forge: {forge}{pad2}# {forges}
+  {endpoint}:{padding}# receives POST http://127.0.0.1:{port}/hooks/{endpoint}
+    forge: {endpoint}{forge_padding}# {forges}
     # The webhook secret: paste this file's content into the forge's "Secret" field.
     # It is kept out of this file so hookd.yaml can be shared and committed.
     secret_file: {secret_file}
@@ -50,9 +51,10 @@ class Written:
     secret: Path
 
 
-def write_initial_config(folder: Path, port: int = 8080, forge: str = Forge.GITHUB) -> Written:
+def write_initial_config(folder: Path, port: int = 8080, forge: Forge = Forge.GITHUB) -> Written:
     """Write hookd.yaml, with one endpoint for `forge` named after it, and a fresh random
-    secret (mode 0600) into `folder`. Refuses to overwrite an existing config."""
+    secret in that forge's shape (mode 0600) into `folder`. Refuses to overwrite an existing
+    config."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "hookd.yaml"
     secret = folder / SECRET_FILE
@@ -60,14 +62,14 @@ def write_initial_config(folder: Path, port: int = 8080, forge: str = Forge.GITH
         raise FileExistsError(str(config))
     if not secret.exists():
         secret.touch(mode=0o600)
-        secret.write_text(secrets.token_hex(32) + "\n", encoding="ascii")
+        secret.write_text(profile(forge).new_secret(secrets.token_bytes(32)) + "\n", "ascii")
     text = TEMPLATE.format(
         port=port,
         secret_file=SECRET_FILE,
-        forge=forge,
-        pad=" " * max(1, 26 - len(forge)),
-        pad2=" " * max(1, 18 - len(forge)),
-        forges=" | ".join(Forge),
+        endpoint=forge.value,
+        padding=" " * max(1, 26 - len(forge.value)),
+        forge_padding=" " * max(1, 18 - len(forge.value)),
+        forges=" | ".join(values(Forge)),
     )
     config.write_text(text, encoding="utf-8")
     return Written(config=config, secret=secret)

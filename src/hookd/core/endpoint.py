@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hookd.core.payload_reads import Reads
+from hookd.core.standard_webhooks import DEFAULT_TOLERANCE
 from hookd.core.vocabulary import Forge
 
 ALGORITHMS = ("sha1", "sha256", "sha512")
@@ -32,4 +33,8 @@ class EndpointSpec:
     signature: SignatureScheme = SignatureScheme()
     event_header: str | None = None
     delivery_header: str | None = None
+    standard: bool = False
+    """Checked as Standard Webhooks (`signature: standard`; always for `forge: standard`)."""
+    tolerance: float = DEFAULT_TOLERANCE
+    """Seconds a Standard Webhooks timestamp may be from now."""
     reads: Reads = field(default_factory=Reads.everything, repr=False)

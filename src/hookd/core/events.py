@@ -3,7 +3,9 @@
 Rules (`on:`) are written with GitHub Actions' event names. A GitLab `Push Hook` and
 `Tag Push Hook` are both `push` (the ref tells branches from tags, as on GitHub); a
 `Merge Request Hook` is `pull_request`, with `object_attributes.action` mapped onto
-GitHub's action words. Gitea already sends GitHub's names in `X-Gitea-Event`.
+GitHub's action words. Gitea (and Forgejo, Gogs) sends GitHub's names for most events; its
+others (`pull_request_approved`, `wiki`, ...) and its finer `X-Gitea-Event-Type` values are
+mapped onto GitHub's in `GITEA_EVENTS`.
 """
 
 from __future__ import annotations
@@ -65,12 +67,83 @@ def gitlab_action(payload: Mapping[str, Any]) -> str | None:
     return GITLAB_ACTIONS.get(action, action)
 
 
-# Gitea's words where they differ from GitHub's (modules/structs/hook.go).
-GITEA_ACTIONS = {"synchronized": "synchronize", "label_updated": "labeled"}
+# Gitea's action words where they differ from GitHub's (modules/structs/hook.go).
+GITEA_ACTIONS = {
+    "synchronized": "synchronize",
+    "label_updated": "labeled",
+    "label_cleared": "unlabeled",
+}
+
+GITEA_COMMENT = "pull_request_comment"
+"""Gitea's name for both a review's comment (the body is a pull request's, with `review`)
+and a pull request's conversation comment (the body is an issue comment's): which one, the
+body says (`gitea_event`)."""
+
+# X-Gitea-Event and the finer X-Gitea-Event-Type values (go-gitea/gitea modules/webhook/type.go,
+# shared/design/FORGES.md §3 "Event vs event type") whose GitHub name differs, onto it.
+# Names not listed are GitHub's already (push, create, issues, release, ...).
+GITEA_EVENTS = {
+    "pull_request_approved": "pull_request_review",
+    "pull_request_rejected": "pull_request_review",
+    "pull_request_review_approved": "pull_request_review",
+    "pull_request_review_rejected": "pull_request_review",
+    "pull_request_review_comment": "pull_request_review_comment",
+    "wiki": "gollum",
+    "issue_assign": "issues",
+    "issue_label": "issues",
+    "issue_milestone": "issues",
+    "pull_request_assign": "pull_request",
+    "pull_request_label": "pull_request",
+    "pull_request_milestone": "pull_request",
+    "pull_request_sync": "pull_request",
+    "pull_request_review_request": "pull_request",
+}
+
+# hookd's events from Gitea, each with the actions Gitea sends for it, in GitHub's words.
+GITEA_EVENT_ACTIONS: dict[str, frozenset[str]] = {
+    "push": frozenset(),
+    "create": frozenset(),
+    "delete": frozenset(),
+    "fork": frozenset(),
+    "issues": frozenset({
+        "opened", "edited", "closed", "reopened", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned",
+    }),
+    "issue_comment": frozenset({"created", "edited", "deleted"}),
+    "pull_request": frozenset({
+        "opened", "edited", "closed", "reopened", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned", "synchronize", "review_requested",
+        "review_request_removed",
+    }),
+    "pull_request_review": frozenset({"submitted"}),
+    "pull_request_review_comment": frozenset({"created"}),
+    "gollum": frozenset({"created", "edited", "deleted", "renamed"}),
+    "repository": frozenset({"created", "deleted"}),
+    "release": frozenset({"published", "updated", "deleted"}),
+    "package": frozenset({"created", "deleted"}),
+    "status": frozenset(),
+    "workflow_run": frozenset({"requested", "in_progress", "completed"}),
+    "workflow_job": frozenset({"queued", "waiting", "in_progress", "completed"}),
+}  # fmt: skip
 
 
-def gitea_action(payload: Mapping[str, Any]) -> str | None:
-    """Gitea's `action` field, in GitHub's words, when the payload has one."""
+def gitea_event(forge_event: str, payload: Mapping[str, Any]) -> str:
+    """hookd's name for a Gitea event (its X-Gitea-Event-Type, or X-Gitea-Event)."""
+    if forge_event == GITEA_COMMENT:
+        is_issue_comment = isinstance(payload.get("comment"), Mapping) and "issue" in payload
+        return "issue_comment" if is_issue_comment else "pull_request_review_comment"
+    return GITEA_EVENTS.get(forge_event, forge_event)
+
+
+def gitea_action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
+    """A Gitea delivery's action in GitHub's words: a review is `submitted` (approved or
+    changes requested, as the event says), a review's comment `created`; otherwise the
+    payload's `action` field."""
+    event = gitea_event(forge_event, payload)
+    if event == "pull_request_review":
+        return "submitted"
+    if event == "pull_request_review_comment":
+        return "created"
     action = payload.get("action")
     if not isinstance(action, str):
         return None
@@ -105,12 +178,30 @@ GITLAB_OTHER_HOOKS = (
     "Subgroup Hook", "Project Hook", "Milestone Hook", "Vulnerability Hook",
 )  # fmt: skip
 
-# X-Gitea-Event values: go-gitea/gitea modules/webhook/type.go, HookEventType.Event().
-GITEA_EVENT_NAMES = frozenset({
-    "create", "delete", "fork", "push", "issues", "issue_comment", "pull_request",
-    "pull_request_approved", "pull_request_rejected", "pull_request_comment", "wiki",
-    "repository", "release", "package", "status", "workflow_run", "workflow_job",
-})  # fmt: skip
+GITEA_EVENT_NAMES = frozenset(GITEA_EVENT_ACTIONS)
+"""hookd's names for the events Gitea sends."""
+
+# Gogs' events (gogs/gogs internal/database/webhook.go HookEventType), each with the actions
+# it sends, in GitHub's words (its words are Gitea's: `label_updated`, `synchronized`, ...).
+GOGS_EVENT_ACTIONS: dict[str, frozenset[str]] = {
+    "create": frozenset(),
+    "delete": frozenset(),
+    "fork": frozenset(),
+    "push": frozenset(),
+    "issues": frozenset({
+        "opened", "closed", "reopened", "edited", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned",
+    }),
+    "issue_comment": frozenset({"created", "edited", "deleted"}),
+    "pull_request": frozenset({
+        "opened", "closed", "reopened", "edited", "assigned", "unassigned", "labeled",
+        "unlabeled", "milestoned", "demilestoned", "synchronize",
+    }),
+    "release": frozenset({"published"}),
+}  # fmt: skip
+
+GOGS_EVENT_NAMES = frozenset(GOGS_EVENT_ACTIONS)
+"""hookd's names for the events Gogs sends."""
 
 GENERIC_EVENT = "webhook"
 """The event of a generic endpoint that names no event header."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from hookd.core.payload_reads import Step
 
@@ -63,7 +64,8 @@ def dig(payload: Mapping[str, Any], *path: str) -> Any:
 
 
 def repository_name(payload: Mapping[str, Any]) -> str | None:
-    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes."""
+    """`owner/name` of the payload's repository, for GitHub, Gitea and GitLab shapes (a
+    GitLab `Job Hook` names it only in its `repository.homepage` URL's path)."""
     repo = payload.get("repository")
     if isinstance(repo, Mapping):
         name = repo.get("full_name") or repo.get("path_with_namespace")
@@ -74,7 +76,18 @@ def repository_name(payload: Mapping[str, Any]) -> str | None:
         name = project.get("path_with_namespace")
         if isinstance(name, str):
             return name
+    if isinstance(repo, Mapping):
+        return _homepage_path(repo.get("homepage"))
     return None
+
+
+def _homepage_path(homepage: object) -> str | None:
+    """`group/project` from a repository's web address, `https://host/group/project`."""
+    if not isinstance(homepage, str):
+        return None
+    parts = urlsplit(homepage)
+    path = parts.path.strip("/")
+    return path if parts.scheme in ("http", "https") and "/" in path else None
 
 
 def payload_ref(payload: Mapping[str, Any]) -> str | None:
@@ -118,6 +131,7 @@ PAYLOAD_FACTS = Facts(
         ("repository", "full_name"),
         ("repository", "path_with_namespace"),
         ("project", "path_with_namespace"),
+        ("repository", "homepage"),
         ("ref",),
         ("before",),
         ("after",),

@@ -20,6 +20,7 @@ from hookd.core.forge_profiles import (
     FORM,
     JSON,
     MEDIA_TYPES,
+    PROFILES,
     SECRET_HEADERS,
     BodyCheck,
     ForgeProfile,
@@ -42,6 +43,7 @@ __all__ = [
     "identify",
     "payload_json",
     "read_payload",
+    "with_facts",
 ]
 
 
@@ -111,6 +113,17 @@ class Reception:
         if not isinstance(payload, dict):
             return Rejection(400, "The payload must be a JSON object.")
         forge = self._forge
+        forge_event = self._forge_event
+        if forge.event_path is not None:
+            forge_event = _event_in(payload, forge.event_path)
+        delivery_id = self._delivery_id
+        if delivery_id is None and forge.delivery_path is not None:
+            delivery_id = _event_in(payload, forge.delivery_path) or None
+        payload = with_facts(forge.forge, forge_event, payload)
+        event = forge.event_name(forge_event, payload)
+        if not event:
+            where = ".".join(forge.event_path or ())
+            return Rejection(400, f"The payload has no {where}: hookd needs it to know the event.")
         kept = tuple(
             (name, value)
             for name, value in self._headers.items_raw()
@@ -119,15 +132,32 @@ class Reception:
         return Delivery(
             endpoint=self._spec.name,
             forge=forge.forge,
-            event=forge.event_name(self._forge_event, payload),
-            forge_event=self._forge_event,
-            action=forge.action(self._forge_event, payload),
-            delivery_id=self._delivery_id,
+            event=event,
+            forge_event=forge_event,
+            action=forge.action(forge_event, payload),
+            delivery_id=delivery_id,
             content_type=self._headers.get("content-type", ""),
             headers=kept,
             body=body,
             payload=_as_payload(payload),
         )
+
+
+def with_facts(forge: str, forge_event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with the GitHub-shaped members its forge's profile reads elsewhere
+    (ForgeProfile.payload_members) where it has none of that name; the same dict when none."""
+    found = PROFILES.get(forge)
+    members = found.payload_members if found is not None else None
+    if members is None or not isinstance(payload, dict):
+        return payload
+    return {**members(forge_event, payload), **payload}
+
+
+def _event_in(payload: Any, path: tuple[str, ...]) -> str:
+    """The string at `path` in the payload, or `""`."""
+    for key in path:
+        payload = payload.get(key) if isinstance(payload, dict) else None
+    return payload.strip() if isinstance(payload, str) else ""
 
 
 PARTIAL_ABOVE = 1 << 20
@@ -161,8 +191,9 @@ def _form_payload(body: Body) -> bytes | Rejection:
     return Rejection(400, "The form body has no payload= field.")
 
 
-def begin_delivery(spec: EndpointSpec, headers: Headers) -> Reception | Rejection:
-    """Check what can be checked from the headers alone, before reading the body."""
+def begin_delivery(spec: EndpointSpec, headers: Headers, now: float) -> Reception | Rejection:
+    """Check what can be checked from the headers alone, before reading the body; `now`,
+    the Unix time, for a signature that covers the time (the core reads no clock)."""
     kind = body_kind(headers.get("content-type"))
     if kind is None:
         return Rejection(
@@ -174,14 +205,18 @@ def begin_delivery(spec: EndpointSpec, headers: Headers) -> Reception | Rejectio
         media = " or ".join(MEDIA_TYPES[k] for k in MEDIA_TYPES if k in forge.body_kinds)
         return Rejection(415, f"{forge.label} deliveries are {media}.")
     identity = forge.identify(spec, headers)
-    if not identity.event:
+    if not identity.event and forge.event_path is None:
         return Rejection(
             400, f"The {identity.event_header} header is missing: hookd needs it to know the event."
         )
     check = forge.verify(spec, headers)
     if isinstance(check, Rejection):
         return check
-    return Reception(spec, forge, headers, kind, identity.event, identity.delivery_id, check)
+    late = forge.timely(spec, headers, now)
+    if late is not None:
+        return late
+    event = identity.event or ""
+    return Reception(spec, forge, headers, kind, event, identity.delivery_id, check)
 
 
 def identify(spec: EndpointSpec, headers: Headers) -> Identity:

@@ -42,6 +42,10 @@ class Forge(StrEnum):
     GITEA = "gitea"
     BITBUCKET = "bitbucket"
     BITBUCKET_SERVER = "bitbucket-server"
+    FORGEJO = "forgejo"
+    GOGS = "gogs"
+    STANDARD = "standard"
+    AZURE_DEVOPS = "azure-devops"
     GENERIC = "generic"
 
 

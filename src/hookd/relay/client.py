@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -136,7 +137,7 @@ class Resigner:
     scheme: SignatureScheme
 
     def __call__(self, headers: Pairs, body: bytes) -> Pairs:
-        fresh = profile(self.forge).sign(self.secret, body, self.scheme)
+        fresh = profile(self.forge).sign(self.secret, body, self.scheme, time.time())
         replaced = {name.lower() for name in fresh}
         kept = tuple((name, value) for name, value in headers if name.lower() not in replaced)
         return kept + tuple(fresh.items())

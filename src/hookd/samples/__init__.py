@@ -26,7 +26,17 @@ from typing import Any
 from hookd.core.events import gitlab_action
 from hookd.core.vocabulary import Forge
 
-FORGES = (Forge.GITHUB, Forge.GITLAB, Forge.GITEA, Forge.BITBUCKET, Forge.BITBUCKET_SERVER)
+FORGES = (
+    Forge.GITHUB,
+    Forge.GITLAB,
+    Forge.GITEA,
+    Forge.FORGEJO,
+    Forge.GOGS,
+    Forge.BITBUCKET,
+    Forge.BITBUCKET_SERVER,
+    Forge.STANDARD,
+    Forge.AZURE_DEVOPS,
+)
 """The forges hookd has samples of."""
 
 # The action `load_sample` picks when none is given and the event has several.
@@ -121,6 +131,22 @@ _FRESH: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("pullRequest.fromRef.latestCommit",),
         ("pullRequest.id",),
     ),
+    "gogs-push": (("after",), ()),
+    "gogs-pull_request-opened": ((), ("pull_request.id",)),
+    "forgejo-push": (("after",), ()),
+    "forgejo-pull_request_approved": (("pull_request.head.sha",), ()),
+    "azure-devops-git.push": (("resource.refUpdates.0.newObjectId",), ("resource.pushId",)),
+    "azure-devops-git.pullrequest.created": (
+        ("resource.lastMergeSourceCommit.commitId",),
+        ("resource.pullRequestId",),
+    ),
+}
+
+# String ids each delivery makes anew (Azure DevOps' notification id, its delivery id).
+_FRESH_UUIDS: dict[str, tuple[str, ...]] = {
+    "azure-devops-git.push": ("id",),
+    "azure-devops-git.pullrequest.created": ("id",),
+    "standard-invoice.paid": ("data.invoice",),
 }
 
 # Bitbucket Data Center writes the offset without a colon: `+0100`.
@@ -141,7 +167,7 @@ def _index() -> dict[SampleKey, str]:
         if not entry.name.endswith(".json"):
             continue
         name = entry.name.removesuffix(".json")
-        # The longest forge name first: `bitbucket-server-push` is not `bitbucket`'s.
+        # The forge is the longest name that prefixes it (`bitbucket-server-push`).
         forge = max((f for f in FORGES if name.startswith(f"{f}-")), key=len)
         event, *action = name.removeprefix(f"{forge}-").split("-", 1)
         found[(forge, event, action[0] if action else None)] = name
@@ -188,6 +214,8 @@ def fresh_sample(
         new_id = old_id + 1 + int(_digest(name, path, nonce, "sha256")[:8], 16) % 1_000_000
         _set(payload, path, new_id)
         ids[str(old_id)] = str(new_id)
+    for path in _FRESH_UUIDS.get(name, ()):
+        _set(payload, path, str(uuid.uuid5(uuid.NAMESPACE_URL, f"{name}:{path}:{nonce}")))
     delta = now.replace(microsecond=0) - SAMPLE_TIME
     fresh = _Refresher(shas, ids, delta).walk(payload, key="")
     return json.dumps(fresh, indent=2, ensure_ascii=False).encode()
@@ -258,12 +286,38 @@ def _bitbucket_server_headers(event: str, delivery_id: str) -> dict[str, str]:
     }
 
 
+def _forgejo_headers(event: str, delivery_id: str) -> dict[str, str]:
+    # Forgejo sends Gitea's headers and its own.
+    headers = _gitea_headers(event, delivery_id)
+    headers.update({"X-Forgejo-Event": event, "X-Forgejo-Event-Type": event})
+    headers["X-Forgejo-Delivery"] = delivery_id
+    return headers
+
+
+def _gogs_headers(event: str, delivery_id: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Gogs-Event": event,
+        "X-Gogs-Delivery": delivery_id,
+    }
+
+
+def _body_named_headers(event: str, delivery_id: str) -> dict[str, str]:
+    # Standard Webhooks and Azure DevOps name the event in the body; the signature (with its
+    # webhook-id) or the Basic authentication is the sender's to add.
+    return {"Content-Type": "application/json"}
+
+
 _SENDERS: dict[str, Callable[[str, str], dict[str, str]]] = {
     Forge.GITHUB: _github_headers,
     Forge.GITLAB: _gitlab_headers,
     Forge.GITEA: _gitea_headers,
     Forge.BITBUCKET: _bitbucket_headers,
     Forge.BITBUCKET_SERVER: _bitbucket_server_headers,
+    Forge.FORGEJO: _forgejo_headers,
+    Forge.GOGS: _gogs_headers,
+    Forge.STANDARD: _body_named_headers,
+    Forge.AZURE_DEVOPS: _body_named_headers,
 }
 """How each forge with samples sends them: its headers for an event and a delivery id."""
 

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from hookd.config import Config
+from hookd.config.model import SignatureSettings
 from hookd.core import redaction
 from hookd.core.delivery import Body
 from hookd.core.forges import payload_json
@@ -28,7 +29,7 @@ def redact_headers(
 def signature_header(config: Config, endpoint: str | None) -> tuple[str, ...]:
     """The header a generic endpoint's signature comes in, when it names one."""
     settings = config.endpoints.get(endpoint or "")
-    if settings is None or settings.signature is None:
+    if settings is None or not isinstance(settings.signature, SignatureSettings):
         return ()
     return (settings.signature.header,)
 

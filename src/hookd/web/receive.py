@@ -182,7 +182,7 @@ class Receiver:
             return await self._reject(config, request, self._too_large(), declared)
         if not hold.admits(declared or 0):
             return await self._reject(config, request, self._busy(), declared or 0)
-        reception = begin_delivery(config.specs[request.endpoint], request.headers)
+        reception = begin_delivery(config.specs[request.endpoint], request.headers, time.time())
         if isinstance(reception, Rejection):
             return await self._reject(config, request, reception, declared or 0)
         digest = hashlib.sha256() if endpoint.replay_window else None

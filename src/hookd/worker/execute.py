@@ -18,7 +18,7 @@ from hookd.actions.job_processes import JobProcesses, end_earlier_attempts
 from hookd.actions.registry import run_action
 from hookd.config import Config, job_base_environment
 from hookd.core.delivery import Body, Delivery
-from hookd.core.forges import payload_json, read_payload
+from hookd.core.forges import payload_json, read_payload, with_facts
 from hookd.core.payload_reads import Reads
 from hookd.core.retry import backoff_delay
 from hookd.core.vocabulary import JobStatus
@@ -88,17 +88,18 @@ def rebuild_delivery(detail: DeliveryDetail, reads: Reads) -> tuple[Delivery, Bo
     record = detail.record
     body = detail.body or b""
     carried = payload_json(detail.content_type, body)
+    forge_event = detail.forge_event or record.event or ""
     delivery = Delivery(
         endpoint=record.endpoint or "",
         forge=record.forge or "",
         event=record.event or "",
-        forge_event=detail.forge_event or record.event or "",
+        forge_event=forge_event,
         action=record.action,
         delivery_id=record.delivery,
         content_type=detail.content_type or "",
         headers=detail.headers,
         body=body,
-        payload=read_payload(carried, reads),
+        payload=with_facts(record.forge or "", forge_event, read_payload(carried, reads)),
     )
     return delivery, carried
 

@@ -54,7 +54,7 @@ def test_the_profiles_are_registered_under_their_forge_names() -> None:
 
 @pytest.mark.parametrize("spec", [CLOUD, DC], ids=["cloud", "dc"])
 def test_what_it_signs_it_verifies(spec: EndpointSpec) -> None:
-    headers = profile(spec.forge).sign(SECRET, BODY, SignatureScheme())
+    headers = profile(spec.forge).sign(SECRET, BODY, SignatureScheme(), 0.0)
     assert headers == {"X-Hub-Signature": f"sha256={sign(SECRET, BODY)}"}
     assert verdict(spec, headers, BODY) is True
     assert verdict(spec, headers, BODY + b" ") is False

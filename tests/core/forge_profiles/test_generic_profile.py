@@ -28,11 +28,11 @@ def test_it_is_the_generic_profile() -> None:
 
 
 def test_the_endpoints_scheme_is_signed_and_verified() -> None:
-    headers = GENERIC.sign(SECRET, BODY, SCHEME)
+    headers = GENERIC.sign(SECRET, BODY, SCHEME, 0.0)
     assert list(headers) == ["X-Signature"] and len(headers["X-Signature"]) == 128
     assert verdict(SPEC, headers, BODY) is True
     assert verdict(SPEC, headers, b"{}") is False
-    github_style = GENERIC.sign(SECRET, BODY, SignatureScheme())
+    github_style = GENERIC.sign(SECRET, BODY, SignatureScheme(), 0.0)
     refused = verdict(SPEC, github_style, BODY)
     assert isinstance(refused, Rejection) and "X-Signature header is missing" in refused.reason
 

@@ -21,15 +21,17 @@ def test_it_is_githubs_profile() -> None:
 
 
 def test_what_it_signs_it_verifies() -> None:
-    headers = GITHUB.sign(SECRET, BODY, SignatureScheme())
+    headers = GITHUB.sign(SECRET, BODY, SignatureScheme(), 0.0)
     assert headers["X-Hub-Signature-256"].startswith("sha256=")
     assert verdict(SPEC, headers, BODY) is True
     assert verdict(SPEC, headers, BODY + b" ") is False
-    assert verdict(SPEC, GITHUB.sign(b"other", BODY, SignatureScheme()), BODY) is False
+    assert verdict(SPEC, GITHUB.sign(b"other", BODY, SignatureScheme(), 0.0), BODY) is False
 
 
 def test_sha1_alone_is_accepted_only_with_legacy_sha1() -> None:
-    sha1_only = {"X-Hub-Signature": GITHUB.sign(SECRET, BODY, SignatureScheme())["X-Hub-Signature"]}
+    sha1_only = {
+        "X-Hub-Signature": GITHUB.sign(SECRET, BODY, SignatureScheme(), 0.0)["X-Hub-Signature"]
+    }
     refused = verdict(SPEC, sha1_only, BODY)
     assert isinstance(refused, Rejection) and "legacy_sha1" in refused.reason
     assert verdict(LEGACY, sha1_only, BODY) is True

@@ -20,7 +20,7 @@ def test_it_is_gitlabs_profile() -> None:
 
 
 def test_the_token_is_checked_from_the_headers_alone() -> None:
-    headers = GITLAB.sign(SECRET, BODY, SignatureScheme())
+    headers = GITLAB.sign(SECRET, BODY, SignatureScheme(), 0.0)
     assert headers == {"X-Gitlab-Token": "gitlab-token"}
     assert GITLAB.verify(SPEC, Headers(headers.items())) is None
     assert GITLAB.verify(SPEC, Headers([("X-Gitlab-Token", "next-token")])) is None

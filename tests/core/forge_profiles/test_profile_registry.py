@@ -30,7 +30,8 @@ def test_an_unknown_forge_has_no_profile() -> None:
 
 @pytest.mark.parametrize("forge", [forge for forge in Forge if forge is not Forge.GENERIC])
 def test_forward_drops_every_header_a_forge_signs_with(forge: Forge) -> None:
-    signed = profile(forge).sign(b"secret", b"{}", SignatureScheme())
+    # base64, as a Standard Webhooks secret must be
+    signed = profile(forge).sign(b"c2VjcmV0", b"{}", SignatureScheme(), 0.0)
     assert {name.lower() for name in signed} <= profile(forge).signature_headers
     assert profile(forge).signature_headers <= SIGNATURE_HEADERS
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hookd.core.delivery import FORGE_FACTS
+from hookd.core.forge_profiles.azure_devops import AZURE_DEVOPS
 from hookd.core.forge_profiles.base import (
     FORM,
     JSON,
@@ -19,10 +20,13 @@ from hookd.core.forge_profiles.base import (
 )
 from hookd.core.forge_profiles.bitbucket import BITBUCKET
 from hookd.core.forge_profiles.bitbucket_server import BITBUCKET_SERVER
+from hookd.core.forge_profiles.forgejo import FORGEJO
 from hookd.core.forge_profiles.generic import GENERIC
 from hookd.core.forge_profiles.gitea import GITEA
 from hookd.core.forge_profiles.github import GITHUB
 from hookd.core.forge_profiles.gitlab import GITLAB
+from hookd.core.forge_profiles.gogs import GOGS
+from hookd.core.forge_profiles.standard import STANDARD
 
 __all__ = [
     "ACTION_READS",
@@ -43,7 +47,19 @@ __all__ = [
 ]
 
 PROFILES: Mapping[str, ForgeProfile] = {
-    found.forge: found for found in (GITHUB, GITLAB, GITEA, BITBUCKET, BITBUCKET_SERVER, GENERIC)
+    found.forge: found
+    for found in (
+        GITHUB,
+        GITLAB,
+        GITEA,
+        FORGEJO,
+        GOGS,
+        BITBUCKET,
+        BITBUCKET_SERVER,
+        STANDARD,
+        AZURE_DEVOPS,
+        GENERIC,
+    )
 }
 """Every forge's profile by its name (a `Forge`, which is its string)."""
 FORGE_FACTS.update({forge: found.facts for forge, found in PROFILES.items()})

@@ -56,9 +56,18 @@ Verify = Callable[[EndpointSpec, Headers], BodyCheck | Rejection | None]
 nothing needs checking (an unsigned delivery to an insecure endpoint, or a token already
 compared here)."""
 
-Sign = Callable[[bytes, bytes, SignatureScheme], dict[str, str]]
+Sign = Callable[[bytes, bytes, SignatureScheme, float], dict[str, str]]
 """The headers a sender puts on `signed` bytes with `secret` (the scheme: a generic
-endpoint's)."""
+endpoint's) at `now`, the Unix time (a Standard Webhooks signature covers it)."""
+
+Timely = Callable[[EndpointSpec, Headers, float], Rejection | None]
+"""From the headers and `now` (the Unix time the receiver passes in): a Rejection when the
+delivery's signed time is outside the endpoint's tolerance (Standard Webhooks)."""
+
+
+def always_timely(spec: EndpointSpec, headers: Headers, now: float) -> Rejection | None:
+    """For forges whose signature covers no time."""
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +106,25 @@ class ForgeProfile:
     """Its API takes an app's key (`app_id`, `private_key_file`) as well as `api_token`."""
     facts: Facts = PAYLOAD_FACTS
     """Where its payloads keep the repository, the refs and commits (core.facts)."""
+    timely: Timely = always_timely
+    standard_signature: bool = False
+    """The endpoint may take `signature: standard` (Standard Webhooks) instead of the
+    forge's own check."""
+    delivery_path: tuple[str, ...] | None = None
+    """Where the payload names the delivery id, for a forge that sends no delivery header."""
+    payload_members: Callable[[str, Mapping[str, Any]], Mapping[str, Any]] | None = None
+    """GitHub-shaped members (`repository`, `ref`, `after`, `pull_request`...) for a forge
+    whose payload says them elsewhere, from its event name and payload: added to the parsed
+    payload where it has no member of that name (core.forges.with_facts)."""
+    new_secret: Callable[[bytes], str] = lambda key: key.hex()
+    """A new secret in the forge's shape from random bytes (`hookd init`): hex by default."""
+    secret_problem: Callable[[bytes], str | None] | None = None
+    """Why a configured secret cannot be this forge's (checked at start), or None."""
+    standard_always: bool = False
+    """The forge signs as Standard Webhooks: its secrets are `whsec_` keys."""
+    event_path: tuple[str, ...] | None = None
+    """Where the payload names the event, for a forge that sends no event header: the
+    event is read from the body, and `event_name` gets that member's value (or `""`)."""
 
 
 def first(headers: Headers, *names: str) -> str | None:

@@ -90,7 +90,9 @@ def verify(spec: EndpointSpec, headers: Headers) -> BodyCheck | Rejection | None
     return hmac_check(spec, _sent(headers), SIGNATURE)
 
 
-def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[str, str]:
+def sign_headers(
+    secret: bytes, signed: bytes, scheme: SignatureScheme, now: float
+) -> dict[str, str]:
     return {SIGNATURE: f"sha256={sign(secret, signed)}"}
 
 

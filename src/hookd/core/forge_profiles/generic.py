@@ -38,7 +38,9 @@ def verify(spec: EndpointSpec, headers: Headers) -> BodyCheck | Rejection | None
     return hmac_check(spec, _sent(spec.signature, headers), spec.signature.header)
 
 
-def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[str, str]:
+def sign_headers(
+    secret: bytes, signed: bytes, scheme: SignatureScheme, now: float
+) -> dict[str, str]:
     return {scheme.header: f"{scheme.prefix}{sign(secret, signed, scheme.algorithm)}"}
 
 

@@ -51,7 +51,9 @@ def verify(spec: EndpointSpec, headers: Headers) -> BodyCheck | Rejection | None
     return hmac_check(spec, _sent(spec, headers), expected)
 
 
-def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[str, str]:
+def sign_headers(
+    secret: bytes, signed: bytes, scheme: SignatureScheme, now: float
+) -> dict[str, str]:
     return {
         SIGNATURE: f"sha256={sign(secret, signed)}",
         LEGACY_SIGNATURE: f"sha1={sign(secret, signed, 'sha1')}",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from hookd.core import standard_webhooks
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
 from hookd.core.events import GITLAB_EVENT_NAMES, gitlab_action, gitlab_event
@@ -30,7 +31,10 @@ def identify(spec: EndpointSpec, headers: Headers) -> Identity:
 
 
 def verify(spec: EndpointSpec, headers: Headers) -> BodyCheck | Rejection | None:
-    """The token is checked here, from the headers: nothing of the body is signed."""
+    """The token is checked here, from the headers: nothing of the body is signed. With
+    `signature: standard`, the signing token's Standard Webhooks signature instead."""
+    if spec.standard:
+        return standard_webhooks.verify(spec.secrets, spec.insecure, headers)
     token = headers.get("x-gitlab-token")
     if not token:
         if spec.secrets:
@@ -53,7 +57,13 @@ def verify(spec: EndpointSpec, headers: Headers) -> BodyCheck | Rejection | None
     return Rejection(401, f"{TOKEN_HEADER} does not match this endpoint's secret.")
 
 
-def sign_headers(secret: bytes, signed: bytes, scheme: SignatureScheme) -> dict[str, str]:
+def timely(spec: EndpointSpec, headers: Headers, now: float) -> Rejection | None:
+    return standard_webhooks.timely(headers, now, spec.tolerance) if spec.standard else None
+
+
+def sign_headers(
+    secret: bytes, signed: bytes, scheme: SignatureScheme, now: float
+) -> dict[str, str]:
     return {TOKEN_HEADER: secret.decode("utf-8", "surrogateescape")}
 
 
@@ -66,7 +76,7 @@ def action(forge_event: str, payload: Mapping[str, Any]) -> str | None:
 
 
 def signature_header(spec: EndpointSpec) -> str:
-    return TOKEN_HEADER
+    return standard_webhooks.SIGNATURE_HEADER if spec.standard else TOKEN_HEADER
 
 
 GITLAB = ForgeProfile(
@@ -80,7 +90,9 @@ GITLAB = ForgeProfile(
     action=action,
     action_reads=(("object_attributes", "action"), ("object_attributes", "oldrev")),
     known_events=GITLAB_EVENT_NAMES,
-    signature_headers=frozenset({"x-gitlab-token"}),
+    signature_headers=frozenset({"x-gitlab-token", "webhook-signature", "webhook-timestamp"}),
     secret_headers=frozenset({"x-gitlab-token"}),
     body_kinds=frozenset({JSON}),
+    timely=timely,
+    standard_signature=True,
 )
