@@ -19,21 +19,20 @@ import httpx
 
 from hookd.actions.forge_api import StepError
 from hookd.actions.github_app import app_jwt
-from hookd.actions.gitlab_steps import GITLAB_API
 from hookd.catch_up.counting import count_request
-from hookd.catch_up.forges import Answer, CatchUpError, HookApi, HookGone
+from hookd.catch_up.forges import APIS, Answer, CatchUpError, HookApi, HookGone
 from hookd.catch_up.hooks import configured, learn
 from hookd.catch_up.records import CatchUpRequest, HookState
 from hookd.catch_up.selection import ASK, ASKED, Failure, failures, verdict
 from hookd.config import Config
 from hookd.config.model import EndpointSettings
-from hookd.forge_rest import GITHUB_API_URL, GITHUB_HEADERS, forge_client
+from hookd.forge_rest import GITHUB_HEADERS, forge_client
 from hookd.store.base import Store
 from hookd.store.catch_up import CatchUpStore
 from hookd.store.ids import new_id
 
 log = logging.getLogger("hookd.catch_up")
-FORGES = ("github", "gitlab")
+FORGES = frozenset(APIS)
 # A delivery that failed just before the last catch-up started may have been listed after
 # it: each catch-up reaches this far before the previous one's start.
 OVERLAP = timedelta(minutes=5)
@@ -116,7 +115,7 @@ class _EndpointRun:
             return
         now = datetime.now(UTC)
         horizon = self.settings.catch_up.horizon(self.settings.forge)
-        if self.settings.forge == "github":
+        if APIS[self.settings.forge].learns_hooks:
             known = await learn(self.store, self.name, now, horizon, save=not self.dry_run)
         else:
             known = await self.records.hooks(self.name)
@@ -138,7 +137,7 @@ class _EndpointRun:
         """The hook's auth headers, or why there are none."""
         s = self.settings
         where = f"catch-up skipped for endpoint {self.name!r}"
-        if s.forge == "gitlab" and s.api_token is not None:
+        if not APIS[s.forge].learns_hooks and s.api_token is not None:  # GitLab's token
             return {"PRIVATE-TOKEN": s.api_token.get_secret_value()}
         if hook == APP_HOOK:
             if s.app_id is None or s.private_key_file is None:
@@ -158,9 +157,9 @@ class _EndpointRun:
     async def _hook(
         self, state: HookState, auth: Mapping[str, str], cutoff: datetime, now: datetime
     ) -> None:
-        forge = self.settings.forge
-        base = self.settings.api_url or (GITHUB_API_URL if forge == "github" else GITLAB_API)
-        api = HookApi(self.client, forge, base, state.hook, auth)
+        forge_api = APIS[self.settings.forge]
+        base = self.settings.api_url or forge_api.api_url
+        api = HookApi(self.client, forge_api, base, state.hook, auth)
         try:
             found = [attempt async for attempt in api.attempts(cutoff)]
         except HookGone as exc:
@@ -207,13 +206,14 @@ class _EndpointRun:
 
 def missing_credentials(name: str, settings: EndpointSettings) -> str | None:
     """Why the endpoint cannot catch up at all, or None."""
-    if settings.api_token is not None or (settings.forge == "github" and settings.app_id):
+    github = APIS[settings.forge].learns_hooks
+    if settings.api_token is not None or (github and settings.app_id):
         return None
     return f"catch-up skipped for endpoint {name!r}: it has no api_token " + (
-        "to list and resend its hooks' events with (GitLab: the api scope)"
-        if settings.forge == "gitlab"
-        else "(one that may read and write the repository's or organization's webhooks) "
+        "(one that may read and write the repository's or organization's webhooks) "
         "nor a GitHub App (app_id, private_key_file)"
+        if github
+        else "to list and resend its hooks' events with (GitLab: the api scope)"
     )
 
 
