@@ -10,6 +10,7 @@ from typing import Any
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import GITEA_EVENT_ACTIONS
 from hookd.core.events import GITEA_EVENT_NAMES, gitea_action
 from hookd.core.forge_profiles.base import (
     BodyCheck,
@@ -75,4 +76,5 @@ GITEA = ForgeProfile(
     ),
     secret_payload_fields=frozenset({"secret"}),
     signed_bytes=SignedBytes.FORM_PAYLOAD,
+    event_actions=GITEA_EVENT_ACTIONS,
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import GITLAB_EVENT_ACTIONS
 from hookd.core.events import GITLAB_EVENT_NAMES, gitlab_action, gitlab_event
 from hookd.core.forge_profiles.base import (
     JSON,
@@ -83,4 +84,5 @@ GITLAB = ForgeProfile(
     signature_headers=frozenset({"x-gitlab-token"}),
     secret_headers=frozenset({"x-gitlab-token"}),
     body_kinds=frozenset({JSON}),
+    event_actions=GITLAB_EVENT_ACTIONS,
 )
