@@ -143,7 +143,9 @@ def test_hookd_check_exits_non_zero_naming_the_line_and_closest_name(
 
 
 def test_each_profile_table_lists_exactly_the_events_the_forge_sends() -> None:
-    assert set(PROFILES["github"].event_actions) == GITHUB_EVENT_NAMES
+    enterprise_only = {"cache_sync", "content_reference", "enterprise", "user"}
+    enterprise_only |= {"integration_installation", "integration_installation_repositories"}
+    assert set(PROFILES["github"].event_actions) == GITHUB_EVENT_NAMES | enterprise_only
     assert set(PROFILES["gitlab"].event_actions) == GITLAB_EVENT_NAMES
     assert set(PROFILES["gitea"].event_actions) == GITEA_EVENT_NAMES
     assert PROFILES["generic"].event_actions == {}
@@ -163,8 +165,9 @@ def _actions(folder: Path) -> dict[str, set[str]]:
     return found
 
 
-def test_every_action_in_the_github_corpus_is_in_the_table() -> None:
-    found = _actions(CORPUS / "github")
+@pytest.mark.parametrize("folder", ["github", "github-enterprise/ghes-35"])
+def test_every_action_in_the_github_corpus_is_in_the_table(folder: str) -> None:
+    found = _actions(CORPUS / folder)
     assert found, "the corpus has GitHub payloads with actions"
     for event, actions in found.items():
         known = GITHUB_EVENT_ACTIONS[event]

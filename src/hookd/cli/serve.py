@@ -81,6 +81,8 @@ def serve(
         click.echo(
             f"No config at {path}: wrote {written.config} with a new secret in {written.secret}."
         )
+        if written.ignore is not None:
+            click.echo(f"{written.ignore} keeps the secret and the database out of git.")
     config = _with_overrides(load_config(path), host, port, database, log_format)
     configure_logging(config.server.log_format)
     # Migrate and check the database before listening: an unreachable one is one clear

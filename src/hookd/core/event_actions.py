@@ -113,6 +113,13 @@ GITHUB_EVENT_ACTIONS = _table({
     "workflow_dispatch": "",
     "workflow_job": "completed in_progress queued waiting",
     "workflow_run": "completed in_progress requested",
+    # GitHub Enterprise Server's own: docs.github.com/enterprise-server webhook events.
+    "cache_sync": "",
+    "content_reference": "created",
+    "enterprise": "anonymous_access_disabled anonymous_access_enabled",
+    "integration_installation": "created deleted new_permissions_accepted suspend unsuspend",
+    "integration_installation_repositories": "added removed",
+    "user": "created deleted",
 })  # fmt: skip
 
 # GitLab's events as hookd names them (core.events.gitlab_event), with the actions
@@ -238,9 +245,15 @@ def _unknown_action(event: str, name: str, label: str, actions: frozenset[str]) 
     return f"{label} sends no {event} action {name!r}; {_closest(name, actions)}"
 
 
+LISTED = 12
+"""Up to this many names, a message lists them all when none is close."""
+
+
 def _closest(name: str, known: Iterable[str]) -> str:
     ordered = sorted(known)
     close = difflib.get_close_matches(name, ordered, n=3, cutoff=0.6)
     if close:
         return "did you mean " + " or ".join(f"{found!r}" for found in close) + "?"
+    if len(ordered) > LISTED:
+        return f"none of the {len(ordered)} names it sends is close"
     return f"expected one of: {', '.join(ordered)}"
