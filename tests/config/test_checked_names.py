@@ -182,3 +182,17 @@ def test_every_action_in_the_gitea_corpus_is_in_the_table() -> None:
         mapped = {{"synchronized": "synchronize", "label_updated": "labeled"}.get(a, a)
                   for a in actions}  # fmt: skip
         assert known is None or mapped <= known, (event, mapped)
+
+
+def test_hookd_serve_refuses_to_start_with_a_misspelt_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hookd.yaml"
+    hooks = "a:\n  on: {pull_request: {types: opend}}\n  run: 'true'\n"
+    path.write_text(config_with("github", hooks), "utf-8")
+    ran = hookd_here(capsys, "serve", "--config", str(path), "--port", "0")
+    assert ran.code == 1
+    assert "hookd.yaml:7: hooks.a.on.pull_request.types: GitHub sends no pull_request action " in (
+        ran.err
+    )
+    assert "listening" not in ran.out

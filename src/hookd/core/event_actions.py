@@ -194,28 +194,31 @@ def name_problems(on: object, trigger: Trigger, label: str, table: EventActions)
             where = (spec.event,)
         if spec.event == "ping":
             problems.append((where, PING_REFUSAL))
-            continue
-        if not table:
-            continue
-        if spec.event not in table:
+        elif table and spec.event not in table:
             problems.append((where, _unknown_event(spec.event, label, table)))
-            continue
-        actions = table[spec.event]
-        if spec.types is None or actions is None:
-            continue
-        raw = on.get(spec.event) if isinstance(on, Mapping) else None
-        listed = isinstance(raw, Mapping) and isinstance(raw.get("types"), list)
-        if not actions:
-            problems.append(
-                ((spec.event, "types"), f"{label} sends {spec.event} without an action, so "
-                 "no delivery would match types; leave types out")
-            )  # fmt: skip
-            continue
-        for number, name in enumerate(spec.types):
-            if name not in actions:
-                at = (spec.event, "types", number) if listed else (spec.event, "types")
-                problems.append((at, _unknown_action(spec.event, name, label, actions)))
+        elif table and spec.types is not None:
+            raw = on.get(spec.event) if isinstance(on, Mapping) else None
+            listed = isinstance(raw, Mapping) and isinstance(raw.get("types"), list)
+            problems.extend(_type_problems(spec.event, spec.types, listed, label, table))
     return problems
+
+
+def _type_problems(
+    event: str, types: tuple[str, ...], listed: bool, label: str, table: EventActions
+) -> list[Problem]:
+    """What is wrong with `types` under a known `event` (`listed`: written as a list)."""
+    actions = table[event]
+    if actions is None:
+        return []
+    if not actions:
+        message = f"{label} sends {event} without an action, so no delivery would match types"
+        return [((event, "types"), f"{message}; leave types out")]
+    return [
+        ((event, "types", number) if listed else (event, "types"),
+         _unknown_action(event, name, label, actions))
+        for number, name in enumerate(types)
+        if name not in actions
+    ]  # fmt: skip
 
 
 # Names people write that no webhook sends under that name in hookd, and hookd's name:
