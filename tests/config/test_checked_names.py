@@ -10,15 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import hookd_here
+from conftest import CORPUS, hookd_here
 from hookd.config import load_config
 from hookd.core.event_actions import GITEA_EVENT_ACTIONS, GITHUB_EVENT_ACTIONS, name_problems
 from hookd.core.events import GITEA_EVENT_NAMES, GITHUB_EVENT_NAMES, GITLAB_EVENT_NAMES
 from hookd.core.forge_profiles import PROFILES
 from hookd.core.rules import parse_trigger
 from hookd.errors import ConfigError
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def config_with(forge: str, hooks: str) -> str:
