@@ -13,9 +13,11 @@ from typing import Any
 
 from hookd.config import Config
 from hookd.core.delivery import Delivery
+from hookd.core.event_actions import PING_REFUSAL
 from hookd.core.facts import RefUpdate
 from hookd.core.render import RenderError, evaluate, render_text, template_context
 from hookd.core.rules import HookRule, RefTarget, TraceEntry, match_hooks
+from hookd.core.vocabulary import DeliveryStatus
 from hookd.store.records import NewJob
 
 
@@ -102,6 +104,19 @@ def _plan_each_ref(
         trace.append({"hook": rule.name, "matched": bool(hits), "reason": reason, "refs": refs})
         jobs.extend(_job(config, entry, context, update.ref) for update, context, entry in hits)
     return Plan(trace=tuple(trace), jobs=tuple(jobs))
+
+
+def untraced_reason(config: Config, endpoint: str | None, event: str | None, status: str) -> str:
+    """Why a delivery's trace is empty (no hook was considered), as a sentence."""
+    if status == DeliveryStatus.REJECTED:
+        return "the request was rejected, so no hook was considered"
+    if status == DeliveryStatus.DUPLICATE:
+        return "a duplicate runs no hook: the first delivery of this body did"
+    if event == "ping":
+        return PING_REFUSAL
+    if not config.rules.get(endpoint or ""):
+        return f"no hook is configured for endpoint {endpoint!r}"
+    return f"no hook was configured for endpoint {endpoint!r} when this delivery came"
 
 
 def _trace_json(entry: TraceEntry) -> dict[str, Any]:

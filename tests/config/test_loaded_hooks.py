@@ -59,7 +59,7 @@ hooks:
       label: [triage]
   merge:
     endpoint: lab
-    on: merge_request
+    on: pull_request
     gitlab:
       accept: true
 """

@@ -36,7 +36,7 @@ hooks:
     on: {{push: {{branches: [main]}}}}
     run: "true"
   review:
-    on: [pull_request, pull_request_target, push]
+    on: [pull_request, push]
     run: "true"
 """
 

@@ -34,19 +34,19 @@ endpoints:
 hooks:
   relay:
     endpoint: github
-    on: f-plain
+    on: gollum
     forward: {url: "@URL@/plain", original_signature: true}
   by-owner:
     endpoint: github
-    on: f-owner
+    on: star
     forward: "@URL@/owner/{{ repository.owner.login }}?from={{ repository.owner.login }}"
   resign:
     endpoint: github
-    on: f-resign
+    on: member
     forward: {url: "@URL@/resigned", secret: other}
   by-status:
     endpoint: github
-    on: f-status
+    on: milestone
     forward: "@URL@/status/{{ code }}"
     retries: 1
   gl-relay:
@@ -59,31 +59,31 @@ hooks:
     mirror: {path: "@DIR@/mirror.git", push-to: "@DIR@/backup.git"}
   mirror-any:
     endpoint: github
-    on: m-any
+    on: deployment
     mirror: {path: "@DIR@/any-{{ name }}.git"}
   py-sync:
     endpoint: github
-    on: p-sync
+    on: delete
     python: handlers:on_push
   py-async:
     endpoint: github
-    on: p-async
+    on: watch
     python: handlers:on_push_async
   py-none:
     endpoint: github
-    on: p-none
+    on: public
     python: handlers:nothing
   py-raises:
     endpoint: github
-    on: p-raise
+    on: fork
     python: handlers:broken
   py-exits:
     endpoint: github
-    on: p-exit
+    on: create
     python: handlers:exits
   py-async-exits:
     endpoint: github
-    on: p-async-exit
+    on: label
     python: handlers:exits_async
 """
 
@@ -211,7 +211,7 @@ PAYLOAD = {"ref": "refs/heads/main", "after": "a" * 40, "message": "ünïcode �
 
 
 def test_forward_posts_the_raw_bytes_with_the_forge_headers(setup: Setup) -> None:
-    outgoing = deliveries.github("f-plain", PAYLOAD)
+    outgoing = deliveries.github("gollum", PAYLOAD)
     # Bytes a JSON re-encoding would change: spacing, key order, escapes, 1.0.
     outgoing = deliveries.Outgoing(
         outgoing.path,
@@ -233,7 +233,7 @@ def test_forward_posts_the_raw_bytes_with_the_forge_headers(setup: Setup) -> Non
 
 def test_forward_keeps_payload_text_in_the_path_and_drops_the_signature(setup: Setup) -> None:
     login = "127.0.0.1:18099/ssrf?#@evil.example"
-    outgoing = deliveries.github("f-owner", {"repository": {"owner": {"login": login}}})
+    outgoing = deliveries.github("star", {"repository": {"owner": {"login": login}}})
     job = run_one(setup, outgoing)
     assert job["status"] == "succeeded", job
     encoded = "127.0.0.1%3A18099%2Fssrf%3F%23%40evil.example"
@@ -246,7 +246,7 @@ def test_forward_keeps_payload_text_in_the_path_and_drops_the_signature(setup: S
 
 
 def test_forward_resigns_with_another_secret(setup: Setup) -> None:
-    outgoing = deliveries.github("f-resign", PAYLOAD)
+    outgoing = deliveries.github("member", PAYLOAD)
     job = run_one(setup, outgoing)
     assert job["status"] == "succeeded", job
     (request,) = setup.target.to("/resigned")
@@ -267,14 +267,14 @@ def test_forward_of_a_gitlab_delivery_sends_the_other_token(setup: Setup) -> Non
 
 
 def test_forward_retries_a_server_error(setup: Setup) -> None:
-    job = run_one(setup, deliveries.github("f-status", {"code": 500}))
+    job = run_one(setup, deliveries.github("milestone", {"code": 500}))
     assert (job["status"], job["attempts"]) == ("failed", 2), job
     assert job["error"] == f"{setup.target.url}/status/500 answered 500"
     assert len(setup.target.to("/status/500")) == 2
 
 
 def test_forward_does_not_retry_a_client_error(setup: Setup) -> None:
-    job = run_one(setup, deliveries.github("f-status", {"code": 404}))
+    job = run_one(setup, deliveries.github("milestone", {"code": 404}))
     assert (job["status"], job["attempts"]) == ("failed", 1), job
     assert job["error"] == f"{setup.target.url}/status/404 answered 404"
     assert len(setup.target.to("/status/404")) == 1
@@ -340,7 +340,7 @@ def test_mirror_jobs_for_one_mirror_take_turns(setup: Setup, tmp_path: Path) -> 
     sha = commit(work, "one.txt")
     payload = {"name": "together", "repository": {"full_name": "x/y", "clone_url": str(origin)}}
     answers = deliveries.accept_all(
-        setup.server, [deliveries.github("m-any", payload) for _ in range(4)]
+        setup.server, [deliveries.github("deployment", payload) for _ in range(4)]
     )
     for answer in answers:
         (job,) = deliveries.wait_finished(setup.server, answer["id"])
@@ -362,7 +362,7 @@ def test_mirror_of_a_hostile_clone_url_fails_and_runs_nothing(
     url = url.replace("@MARKS@", str(tmp_path))
     name = hashlib.sha1(url.encode()).hexdigest()[:8]
     payload = {"name": name, "repository": {"full_name": "x/y", "clone_url": url}}
-    job = run_one(setup, deliveries.github("m-any", payload))
+    job = run_one(setup, deliveries.github("deployment", payload))
     assert job["status"] == "failed", job
     assert list(tmp_path.iterdir()) == []
     assert not (setup.folder / f"any-{name}.git" / "HEAD").exists()
@@ -371,7 +371,7 @@ def test_mirror_of_a_hostile_clone_url_fails_and_runs_nothing(
 # --- python ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("event", "how"), [("p-sync", "sync"), ("p-async", "async")])
+@pytest.mark.parametrize(("event", "how"), [("delete", "sync"), ("watch", "async")])
 def test_python_handler_result_is_the_jobs_result(setup: Setup, event: str, how: str) -> None:
     outgoing = deliveries.github(event, PAYLOAD)
     job = run_one(setup, outgoing)
@@ -381,18 +381,18 @@ def test_python_handler_result_is_the_jobs_result(setup: Setup, event: str, how:
 
 
 def test_python_handler_returning_nothing_has_no_result(setup: Setup) -> None:
-    job = run_one(setup, deliveries.github("p-none", PAYLOAD))
+    job = run_one(setup, deliveries.github("public", PAYLOAD))
     assert (job["status"], job["result"]) == ("succeeded", None), job
 
 
 def test_python_handler_that_raises_fails_the_job(setup: Setup) -> None:
-    job = run_one(setup, deliveries.github("p-raise", PAYLOAD))
+    job = run_one(setup, deliveries.github("fork", PAYLOAD))
     assert job["status"] == "failed", job
     assert job["error"] == "handlers:broken raised RuntimeError: handler exploded"
 
 
 @pytest.mark.parametrize(
-    ("event", "spec"), [("p-exit", "handlers:exits"), ("p-async-exit", "handlers:exits_async")]
+    ("event", "spec"), [("create", "handlers:exits"), ("label", "handlers:exits_async")]
 )
 def test_python_handler_calling_sys_exit_ends_the_job_not_hookd(
     setup: Setup, event: str, spec: str

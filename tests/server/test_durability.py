@@ -329,6 +329,6 @@ def test_json_log_lines_are_json_objects_with_the_delivery_fields(
         assert entry["endpoint"] == "github"
         assert isinstance(entry["duration_ms"], int | float)
         assert isinstance(entry["hooks"], list)
-    assert deliveries[0]["outcome"] == "queued"
+    assert deliveries[0]["outcome"] == "unmatched"  # no hook of SECRET_CONFIG runs on it
     assert deliveries[0]["delivery"] is not None
     assert {entry["outcome"] for entry in deliveries[1:]} == {"rejected"}

@@ -34,39 +34,39 @@ endpoints:
     secret: "It's a Secret to Everybody"
 hooks:
   fetch:
-    on: o-fetch
+    on: star
     run: git fetch origin {{ ref | branch }}
     cwd: @DIR@/work
   fetch-after-dashes:
-    on: o-fetch
+    on: star
     run: git fetch origin -- {{ ref | branch }}
     cwd: @DIR@/work
   in-site:
-    on: p-cwd
+    on: create
     run: [python3, -c, "import os; open('where', 'w').write(os.getcwd())"]
     cwd: "@DIR@/sites/{{ repository.name }}"
   mirror:
-    on: p-mirror
+    on: watch
     mirror: "@DIR@/mirrors/{{ repository.full_name }}"
   background:
-    on: k-background
+    on: label
     shell: true
     run: sleep {{ marker }} & echo started
   setsid:
-    on: k-setsid
+    on: gollum
     run: setsid sleep {{ marker }}
   daemon:
-    on: k-daemon
+    on: member
     run: [python3, "@DIR@/daemon.py", "{{ marker }}"]
   all-then-timeout:
-    on: k-timeout
+    on: milestone
     shell: true
     run: >-
       sleep {{ marker }} & setsid -f sleep {{ marker }};
       python3 @DIR@/daemon.py {{ marker }}; sleep 60
     timeout: 1s
   kept:
-    on: k-kept
+    on: public
     keep_background: true
     shell: true
     run: >-
@@ -144,7 +144,7 @@ def markers() -> Iterator[list[str]]:
 
 
 def test_a_branch_named_like_an_option_fails_its_job_and_runs_nothing(server: LiveServer) -> None:
-    jobs = jobs_of(server, "o-fetch", {"ref": HOSTILE_BRANCH})
+    jobs = jobs_of(server, "star", {"ref": HOSTILE_BRANCH})
     fetch = jobs["fetch"]
     assert (fetch["status"], fetch["exit_code"]) == ("failed", None), fetch
     assert fetch["error"] == (
@@ -162,7 +162,7 @@ def test_a_branch_named_like_an_option_fails_its_job_and_runs_nothing(server: Li
 
 
 def test_commands_after_a_double_dash_still_run(server: LiveServer) -> None:
-    jobs = jobs_of(server, "o-fetch", {"ref": "refs/heads/main"})
+    jobs = jobs_of(server, "star", {"ref": "refs/heads/main"})
     assert {hook: job["status"] for hook, job in jobs.items()} == {
         "fetch": "succeeded",
         "fetch-after-dashes": "succeeded",
@@ -176,7 +176,7 @@ def test_commands_after_a_double_dash_still_run(server: LiveServer) -> None:
 def test_a_cwd_from_the_payload_cannot_leave_the_configs_folder(
     server: LiveServer, name: str
 ) -> None:
-    job = jobs_of(server, "p-cwd", {"repository": {"name": name}})["in-site"]
+    job = jobs_of(server, "create", {"repository": {"name": name}})["in-site"]
     assert job["status"] == "failed", job
     assert job["error"].startswith(f"cwd: '{server.directory}/sites/{{{{ repository.name }}}}' ")
     assert not list(server.directory.rglob("where"))
@@ -184,7 +184,7 @@ def test_a_cwd_from_the_payload_cannot_leave_the_configs_folder(
 
 
 def test_a_cwd_inside_the_configs_folder_runs_there(server: LiveServer) -> None:
-    job = jobs_of(server, "p-cwd", {"repository": {"name": "site"}})["in-site"]
+    job = jobs_of(server, "create", {"repository": {"name": "site"}})["in-site"]
     assert job["status"] == "succeeded", job
     where = server.directory / "sites" / "site" / "where"
     assert where.read_text() == str(where.parent)
@@ -196,7 +196,7 @@ def test_a_mirror_cannot_be_cloned_outside_the_configs_folder(server: LiveServer
     origin = str(server.directory / "origin.git")
     full_name = f"../../../../../../..{escaped}"
     payload = {"repository": {"full_name": full_name, "clone_url": origin}}
-    job = jobs_of(server, "p-mirror", payload)["mirror"]
+    job = jobs_of(server, "watch", payload)["mirror"]
     assert job["status"] == "failed", job
     assert "a '..' segment after its first template would leave" in job["error"]
     assert not escaped.exists()
@@ -206,7 +206,7 @@ def test_a_mirror_cannot_be_cloned_outside_the_configs_folder(server: LiveServer
 def test_a_mirror_folder_is_a_safe_form_of_the_repository_name(server: LiveServer) -> None:
     origin = str(server.directory / "origin.git")
     payload = {"repository": {"full_name": "octo/s ite;$(x)", "clone_url": origin}}
-    job = jobs_of(server, "p-mirror", payload)["mirror"]
+    job = jobs_of(server, "watch", payload)["mirror"]
     assert job["status"] == "succeeded", job
     assert job["result"] == str(server.directory / "mirrors" / "octo" / "s_ite___x_")
     assert (server.directory / "mirrors" / "octo" / "s_ite___x_" / "HEAD").exists()
@@ -268,7 +268,8 @@ def test_what_a_job_leaves_running_is_ended_when_it_ends(
 ) -> None:
     text = marker()
     markers.append(text)
-    job = jobs_of(server, f"k-{kind}", {"marker": text})[kind]
+    event = {"background": "label", "setsid": "gollum", "daemon": "member"}[kind]
+    job = jobs_of(server, event, {"marker": text})[kind]
     assert job["status"] == "succeeded", job
     assert living(text) == []
     assert re.search(
@@ -282,7 +283,7 @@ def test_what_a_job_leaves_running_is_ended_when_it_times_out(
 ) -> None:
     text = marker()
     markers.append(text)
-    job = jobs_of(server, "k-timeout", {"marker": text})["all-then-timeout"]
+    job = jobs_of(server, "milestone", {"marker": text})["all-then-timeout"]
     assert (job["status"], job["error"]) == ("timed_out", "timed out after 1s"), job
     assert living(text) == []
     assert logs(server, job).count("), left running by the job]\n") >= 3
@@ -293,7 +294,7 @@ def test_keep_background_leaves_them_running_as_hookds_children(
 ) -> None:
     text = marker()
     markers.append(text)
-    job = jobs_of(server, "k-kept", {"marker": text})["kept"]
+    job = jobs_of(server, "public", {"marker": text})["kept"]
     assert job["status"] == "succeeded", job
     kept = living(text)
     assert len(kept) == 3, kept  # `sleep &`, the setsid one, the daemon's

@@ -86,43 +86,43 @@ endpoints:
     secret: "It's a Secret to Everybody"
 hooks:
   flaky:
-    on: t-flaky
+    on: delete
     run: [python3, "@S@/flaky.py", "{{ counter }}"]
     retries: 2
   doomed:
-    on: t-doomed
+    on: member
     run: [python3, -c, "import sys; print('no'); sys.exit(3)"]
     retries: 1
   sleeper:
-    on: t-timeout
+    on: milestone
     run: [sleep, "{{ seconds }}"]
     timeout: 1s
   spawner:
-    on: t-spawn
+    on: public
     run: [python3, "@S@/spawn.py", "{{ marker }}"]
     timeout: 1s
   deploy:
-    on: t-deploy
+    on: watch
     run: [python3, "@S@/span.py", "{{ spans }}", "{{ seconds }}"]
     concurrency: {group: deploy}
   ci:
-    on: t-ci
+    on: release
     run: [python3, "@S@/span.py", "{{ spans }}", "{{ seconds }}"]
     concurrency: {group: "ci-{{ repository.full_name }}", cancel-in-progress: true}
   missing:
-    on: t-missing
+    on: label
     run: [python3, "@S@/touch.py", "{{ marker }}", "{{ nope.missing }}"]
   chatty:
-    on: t-chatty
+    on: fork
     run: [python3, "@S@/chatty.py"]
   flood:
-    on: t-flood
+    on: deployment
     run: [python3, -c, "import sys; sys.stdout.write('x' * (1536 * 1024))"]
   gated:
-    on: t-gated
+    on: star
     run: [python3, "@S@/gated.py", "{{ go }}"]
   again:
-    on: t-replay
+    on: gollum
     run: [python3, "@S@/append.py", "{{ file }}"]
 """
 
@@ -261,7 +261,7 @@ def test_sigterm_lets_a_running_job_finish_before_exiting(
 
 
 def test_failing_job_is_retried_to_success(server: LiveServer, tmp_path: Path) -> None:
-    delivery, job_id = only_job(server, "t-flaky", {"counter": str(tmp_path / "counter")})
+    delivery, job_id = only_job(server, "delete", {"counter": str(tmp_path / "counter")})
     job = finished(server, delivery)
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2
@@ -275,7 +275,7 @@ def test_failing_job_is_retried_to_success(server: LiveServer, tmp_path: Path) -
 
 
 def test_job_failing_every_attempt_ends_failed(server: LiveServer) -> None:
-    delivery, _ = only_job(server, "t-doomed", {})
+    delivery, _ = only_job(server, "member", {})
     job = finished(server, delivery)
     assert (job["status"], job["attempts"], job["exit_code"]) == ("failed", 2, 3)
     assert job["error"] == "exited with status 3"
@@ -283,7 +283,7 @@ def test_job_failing_every_attempt_ends_failed(server: LiveServer) -> None:
 
 def test_timeout_stops_the_job(server: LiveServer) -> None:
     seconds = f"30.{uuid.uuid4().int % 10**9:09d}"  # `sleep 30`, told apart from any other
-    delivery, _ = only_job(server, "t-timeout", {"seconds": seconds})
+    delivery, _ = only_job(server, "milestone", {"seconds": seconds})
     job = finished(server, delivery)
     assert job["status"] == "timed_out", job
     assert job["error"] == "timed out after 1s"
@@ -293,7 +293,7 @@ def test_timeout_stops_the_job(server: LiveServer) -> None:
 
 def test_timeout_kills_the_whole_process_group(server: LiveServer) -> None:
     marker = f"hookd-test-child-{uuid.uuid4()}"
-    delivery, job_id = only_job(server, "t-spawn", {"marker": marker})
+    delivery, job_id = only_job(server, "public", {"marker": marker})
     job = finished(server, delivery)
     assert job["status"] == "timed_out", job
     output = logs(server, job_id)
@@ -314,7 +314,7 @@ def spans(path: Path) -> dict[str, tuple[float, float | None]]:
 def test_concurrency_group_runs_one_job_at_a_time(server: LiveServer, tmp_path: Path) -> None:
     record = tmp_path / "spans.txt"
     delivered = [
-        deliveries.send(server, "t-deploy", {"spans": str(record), "seconds": 0.5})["id"]
+        deliveries.send(server, "watch", {"spans": str(record), "seconds": 0.5})["id"]
         for _ in range(3)
     ]
     jobs = [finished(server, delivery) for delivery in delivered]
@@ -344,12 +344,12 @@ def test_cancel_in_progress_cancels_the_running_job(server: LiveServer, tmp_path
     record = tmp_path / "spans.txt"
     repository = {"full_name": f"octo/{uuid.uuid4().hex}"}
     first, first_job = only_job(
-        server, "t-ci", {"spans": str(record), "seconds": 30, "repository": repository}
+        server, "release", {"spans": str(record), "seconds": 30, "repository": repository}
     )
     deliveries.wait_until(lambda: lines_of(record), "the first job to start")
     ((_, _, _, pid),) = lines_of(record)
     second, second_job = only_job(
-        server, "t-ci", {"spans": str(record), "seconds": 0.1, "repository": repository}
+        server, "release", {"spans": str(record), "seconds": 0.1, "repository": repository}
     )
     cancelled = finished(server, first)
     assert cancelled["status"] == "cancelled", cancelled
@@ -366,7 +366,7 @@ def test_template_naming_a_missing_key_fails_and_runs_nothing(
     server: LiveServer, tmp_path: Path
 ) -> None:
     marker = tmp_path / "ran"
-    delivery, job_id = only_job(server, "t-missing", {"marker": str(marker)})
+    delivery, job_id = only_job(server, "label", {"marker": str(marker)})
     job = finished(server, delivery)
     assert job["status"] == "failed", job
     assert "'nope' is undefined" in job["error"]
@@ -376,7 +376,7 @@ def test_template_naming_a_missing_key_fails_and_runs_nothing(
 
 
 def test_stdout_and_stderr_are_kept_in_order(server: LiveServer) -> None:
-    delivery, job_id = only_job(server, "t-chatty", {})
+    delivery, job_id = only_job(server, "fork", {})
     assert finished(server, delivery)["status"] == "succeeded"
     expected = "".join(f"out {i}\nerr {i}\n" for i in range(50))
     assert logs(server, job_id) == expected
@@ -384,7 +384,7 @@ def test_stdout_and_stderr_are_kept_in_order(server: LiveServer) -> None:
 
 
 def test_log_is_capped_at_one_mebibyte_with_a_note(server: LiveServer) -> None:
-    delivery, job_id = only_job(server, "t-flood", {})
+    delivery, job_id = only_job(server, "deployment", {})
     job = finished(server, delivery)
     assert job["status"] == "succeeded", job
     output = logs(server, job_id)
@@ -396,7 +396,7 @@ def test_output_followed_by_silence_shows_while_the_job_runs(
     server: LiveServer, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
-    delivery, job_id = only_job(server, "t-gated", {"go": str(go)})
+    delivery, job_id = only_job(server, "star", {"go": str(go)})
     try:
         deliveries.wait_until(
             lambda: logs(server, job_id) == "starting\nwaiting\n", "the output", timeout=5
@@ -409,7 +409,7 @@ def test_output_followed_by_silence_shows_while_the_job_runs(
 
 def test_logs_follow_ends_when_the_job_ends(server: LiveServer, tmp_path: Path) -> None:
     go = tmp_path / "go"
-    delivery, job_id = only_job(server, "t-gated", {"go": str(go)})
+    delivery, job_id = only_job(server, "star", {"go": str(go)})
     command = [sys.executable, "-m", "hookd", "logs", job_id, "--follow"]
     with subprocess.Popen(
         [*command, "--config", str(server.config)],
@@ -441,7 +441,7 @@ def test_replay_records_a_new_delivery_and_runs_the_hook_again(
     server: LiveServer, tmp_path: Path
 ) -> None:
     runs = tmp_path / "runs.txt"
-    original, first_job = only_job(server, "t-replay", {"file": str(runs)})
+    original, first_job = only_job(server, "gollum", {"file": str(runs)})
     finished(server, original)
     replayed = deliveries.hookd_json(server, "replay", original)
     assert replayed["replay_of"] == original

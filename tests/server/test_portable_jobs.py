@@ -33,15 +33,15 @@ endpoints:
     secret: "It's a Secret to Everybody"
 hooks:
   leaves:
-    on: m-exit
+    on: milestone
     shell: true
     run: sleep {{ marker }} & echo started
   slow:
-    on: m-timeout
+    on: label
     run: [sleep, "{{ marker }}"]
     timeout: 1s
   ci:
-    on: m-ci
+    on: member
     run: [sleep, "{{ seconds }}"]
     concurrency: {group: "ci-{{ repository.full_name }}", cancel-in-progress: true}
 """
@@ -104,7 +104,7 @@ def run(server: LiveServer, event: str, payload: dict[str, object]) -> tuple[dic
 
 def test_what_a_job_leaves_in_its_group_is_ended_when_it_exits(server: LiveServer) -> None:
     text = marker()
-    job, log = run(server, "m-exit", {"marker": text})
+    job, log = run(server, "milestone", {"marker": text})
     assert job["status"] == "succeeded" and job["exit_code"] == 0, job
     assert log == "started\n" + NO_PROC_NOTE.decode()
     assert "no prctl here" in server.log()  # said at start, as on macOS
@@ -113,7 +113,7 @@ def test_what_a_job_leaves_in_its_group_is_ended_when_it_exits(server: LiveServe
 
 def test_a_job_that_times_out_is_ended(server: LiveServer) -> None:
     text = marker()
-    job, log = run(server, "m-timeout", {"marker": text})
+    job, log = run(server, "label", {"marker": text})
     assert job["status"] == "timed_out", job
     assert job["exit_code"] is not None
     assert log.count(NO_PROC_NOTE.decode()) == 1
@@ -122,9 +122,9 @@ def test_a_job_that_times_out_is_ended(server: LiveServer) -> None:
 
 def test_a_running_job_is_cancelled_by_a_newer_one(server: LiveServer) -> None:
     text, repository = marker(), {"full_name": f"octo/{uuid.uuid4().hex}"}
-    first = deliveries.send(server, "m-ci", {"seconds": text, "repository": repository})
+    first = deliveries.send(server, "member", {"seconds": text, "repository": repository})
     deliveries.wait_until(lambda: living(text), "the first job to start")
-    second = deliveries.send(server, "m-ci", {"seconds": "0.1", "repository": repository})
+    second = deliveries.send(server, "member", {"seconds": "0.1", "repository": repository})
     (cancelled,) = deliveries.wait_finished(server, first["id"])
     assert cancelled["status"] == "cancelled", cancelled
     assert cancelled["exit_code"] is not None  # it was running, and was stopped

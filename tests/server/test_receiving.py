@@ -184,12 +184,29 @@ def test_accepts_signed_delivery_with_the_documented_answer(client: httpx.Client
     assert isinstance(answer["id"], str) and answer["id"]
 
 
-def test_accepted_delivery_that_matches_no_hook_has_empty_hooks(client: httpx.Client) -> None:
+def test_accepted_delivery_that_matches_no_hook_is_answered_unmatched(
+    client: httpx.Client,
+) -> None:
     body = b'{"action":"opened","number":1}'
     response = client.post("/hooks/github", content=body, headers=github(body, "pull_request"))
     assert response.status_code == 202, response.text
-    assert response.json()["hooks"] == []
-    assert response.json()["event"] == "pull_request"
+    answer = response.json()
+    assert answer["hooks"] == []
+    assert answer["event"] == "pull_request"
+    assert answer["status"] == "unmatched"
+    assert answer["reason"] == (
+        "the one hook of endpoint 'github' does not run on this delivery; "
+        f"`hookd show {answer['id']}` says why"
+    )
+
+
+def test_a_delivery_to_an_endpoint_without_hooks_is_unmatched_and_says_why(
+    client: httpx.Client,
+) -> None:
+    response = client.post("/hooks/gitlab", content=PUSH, headers=gitlab())
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "unmatched"
+    assert response.json()["reason"] == "no hook is configured for endpoint 'gitlab'"
 
 
 def test_accepts_gitlab_delivery_with_its_token(client: httpx.Client) -> None:

@@ -281,7 +281,8 @@ def test_a_generic_endpoints_events_are_labelled_by_the_hooks_that_wait_for_them
     deliver("build", 1)
     deliver("made-up", 2)
     counted = metrics(live)
-    for event in ("build", "other"):
-        labels = frozenset({("endpoint", "generic"), ("event", event), ("outcome", "queued")})
+    # `build` runs the hook; no hook waits for `made-up`, counted as `other`: unmatched.
+    for event, outcome in (("build", "queued"), ("other", "unmatched")):
+        labels = frozenset({("endpoint", "generic"), ("event", event), ("outcome", outcome)})
         assert counted[("hookd_deliveries_total", labels)] == 1
     assert "made-up" not in {value for (_, pairs) in counted for _, value in pairs}

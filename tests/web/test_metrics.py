@@ -46,7 +46,7 @@ def test_counts_deliveries_by_endpoint_event_and_outcome(live: LiveServer) -> No
     after = scrape(live)
     name = "hookd_deliveries_total"
     for labels in (
-        {"endpoint": "github", "event": "star", "outcome": "queued"},
+        {"endpoint": "github", "event": "star", "outcome": "unmatched"},
         {"endpoint": "github", "event": "star", "outcome": "duplicate"},
         {"endpoint": "github", "event": "-", "outcome": "rejected"},
     ):

@@ -16,6 +16,7 @@ from hookd.config import Config
 from hookd.core.delivery import Body
 from hookd.core.redaction import redact_payload
 from hookd.core.vocabulary import DeliveryStatus, values
+from hookd.intake import untraced_reason
 from hookd.store.base import Store
 from hookd.store.records import (
     DeliveryDetail,
@@ -142,7 +143,8 @@ def show(delivery_id: str, as_json: bool, config_file: Path | None, database: st
             click.echo(f"  {name}: {value}")
     click.echo("\nRules:")
     if not detail.trace:
-        click.echo("  (no hooks were considered)")
+        reason = untraced_reason(config, record.endpoint, record.event, record.status)
+        click.echo(f"  (none: {reason})")
     for entry in detail.trace:
         mark = "matched" if entry["matched"] else "skipped"
         click.echo(f"  {entry['hook']}: {mark}: {entry['reason']}")

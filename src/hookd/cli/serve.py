@@ -88,6 +88,8 @@ def serve(
         click.echo(
             f"No config at {path}: wrote {written.config} with a new secret in {written.secret}."
         )
+        if written.ignore is not None:
+            click.echo(f"{written.ignore} keeps the secret and the database out of git.")
 
     def load() -> Config:
         return _with_overrides(load_config(path), host, port, database, log_format)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -32,7 +33,20 @@ def init(directory: Path, port: int, forge: str) -> None:
     click.echo(f"Wrote {written.config} and a new secret in {written.secret} (mode 0600).")
     click.echo(f"Give the forge this URL: http://127.0.0.1:{port}/hooks/{forge}")
     click.echo(f"and the content of {written.secret} as the webhook's secret.")
-    click.echo("Next: hookd serve")
+    if written.ignore is not None:
+        click.echo(f"{written.ignore} keeps the secret and the database out of git.")
+    click.echo(f"Next: {serve_command(written.config)}")
+
+
+def serve_command(config: Path) -> str:
+    """The `hookd serve` that finds `config` from the current folder: bare when it is
+    `./hookd.yaml`, else with `--config` (relative when under the current folder)."""
+    here = Path.cwd().resolve()
+    target = config.resolve()
+    if target == here / "hookd.yaml":
+        return "hookd serve"
+    shown = target.relative_to(here) if target.is_relative_to(here) else target
+    return f"hookd serve --config {shlex.quote(str(shown))}"
 
 
 @click.command()

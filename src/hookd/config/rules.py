@@ -14,11 +14,12 @@ from hookd.config.actions import (
     ActionSettings,
     RunSettings,
 )
-from hookd.config.model import ConcurrencySettings, ConfigFile, HookSettings
+from hookd.config.model import ConcurrencySettings, ConfigFile, EndpointSettings, HookSettings
 from hookd.config.steps import StepsError, check_api_access, check_api_endpoints
 from hookd.config.yamlsource import Path as KeyPath
 from hookd.config.yamlsource import Source
-from hookd.core.forge_profiles import ACTION_READS, FACT_READS
+from hookd.core.event_actions import name_problems
+from hookd.core.forge_profiles import ACTION_READS, FACT_READS, profile
 from hookd.core.forward_url import ForwardUrlError, check_forward_url
 from hookd.core.payload_reads import Reads
 from hookd.core.render import (
@@ -82,7 +83,7 @@ def _load_hook(
     if len(actions) != 1:
         found = ", ".join(actions) or "none"
         source.problem(where, f"needs exactly one action of {', '.join(ACTIONS)}; has {found}")
-    trigger = _trigger(hook, where, source)
+    trigger = _trigger(hook, config.endpoints.get(endpoint or ""), where, source)
     parsed = [_action(config, hook, endpoint, key, (*where, key), source) for key in actions]
     _check_templates(hook, where, source)
     _check_forward(hook, where, source)
@@ -95,15 +96,24 @@ def _load_hook(
     )  # fmt: skip
 
 
-def _trigger(hook: HookSettings, where: KeyPath, source: Source) -> Trigger | None:
+def _trigger(
+    hook: HookSettings, endpoint: EndpointSettings | None, where: KeyPath, source: Source
+) -> Trigger | None:
+    """The hook's `on:` parsed, its event and type names checked against the events the
+    endpoint's forge sends (when the endpoint is known)."""
     if hook.on is None:
         source.problem(where, "needs on: (an event, a list, a map of filters, or '*')")
         return None
     try:
-        return parse_trigger(hook.on)
+        trigger = parse_trigger(hook.on)
     except TriggerError as exc:
         source.problem((*where, "on", *exc.path), exc.message)
         return None
+    forge = profile(endpoint.forge) if endpoint is not None else None
+    if forge is not None:
+        for path, message in name_problems(hook.on, trigger, forge.label, forge.event_actions):
+            source.problem((*where, "on", *path), message)
+    return trigger
 
 
 def _action(

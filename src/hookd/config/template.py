@@ -45,10 +45,17 @@ hooks:
 """
 
 
+KEPT_OUT = (SECRET_FILE, "hookd.db", "hookd.db-*")
+"""What `hookd init` writes or the first `hookd serve` creates that git must not offer for a
+commit: the secret, and the SQLite database the template names with its WAL files."""
+
+
 @dataclass(frozen=True)
 class Written:
     config: Path
     secret: Path
+    ignore: Path | None = None
+    """The `.gitignore` written or extended, when the folder is in a git work tree."""
 
 
 def write_initial_config(folder: Path, port: int = 8080, forge: Forge = Forge.GITHUB) -> Written:
@@ -72,4 +79,28 @@ def write_initial_config(folder: Path, port: int = 8080, forge: Forge = Forge.GI
         forges=" | ".join(values(Forge)),
     )
     config.write_text(text, encoding="utf-8")
-    return Written(config=config, secret=secret)
+    return Written(config=config, secret=secret, ignore=keep_out_of_git(folder))
+
+
+def in_git_work_tree(folder: Path) -> bool:
+    """Whether `folder` is inside a git work tree (a `.git` folder or file above it)."""
+    return any((parent / ".git").exists() for parent in (folder, *folder.parents))
+
+
+def keep_out_of_git(folder: Path) -> Path | None:
+    """Add `KEPT_OUT`'s names that are missing to `folder/.gitignore` when `folder` is in a
+    git work tree; the file written or extended, else None (nothing to keep out of)."""
+    folder = folder.resolve()
+    if not in_git_work_tree(folder):
+        return None
+    ignore = folder / ".gitignore"
+    text = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    listed = {line.strip() for line in text.splitlines()}
+    missing = [name for name in KEPT_OUT if name not in listed and f"/{name}" not in listed]
+    if not missing:
+        return ignore
+    if text and not text.endswith("\n"):
+        text += "\n"
+    text += "# hookd's secret and database: never commit them\n"
+    ignore.write_text(text + "".join(f"/{name}\n" for name in missing), encoding="utf-8")
+    return ignore

@@ -28,6 +28,7 @@ from hookd.core.delivery import Body
 from hookd.core.redaction import redact_body_text
 from hookd.core.vocabulary import FINISHED_JOB_STATUSES, DeliveryStatus, JobStatus
 from hookd.errors import NotFound, StoreError
+from hookd.intake import untraced_reason
 from hookd.replay import NotReplayable, replay_delivery
 from hookd.store.base import Store
 from hookd.store.records import DeliveryQuery, JobQuery
@@ -161,6 +162,9 @@ class Dashboard:
             cut=cut,
             replayable=detail.record.status == DeliveryStatus.ACCEPTED and bool(detail.body),
             finished=FINISHED_JOB_STATUSES,
+            untraced=untraced_reason(
+                self.config, detail.record.endpoint, detail.record.event, detail.record.status
+            ),
         )
 
     async def jobs(self, request: Request, session: Session) -> Response:

@@ -40,7 +40,7 @@ QUEUE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 DELIVERIES = Counter(
     "hookd_deliveries",
     "Requests to webhook endpoints, by endpoint, event and outcome "
-    "(queued, pong, duplicate, rejected, error).",
+    "(queued, unmatched, pong, duplicate, rejected, error).",
     ["endpoint", "event", "outcome"],
     registry=REGISTRY,
 )

@@ -30,7 +30,7 @@ from hookd.core.ratelimit import FailureLimiter, retry_after_header
 from hookd.core.vocabulary import DeliveryStatus
 from hookd.deliverylog import cut, log_delivery, rejection_log
 from hookd.errors import StoreError
-from hookd.intake import plan
+from hookd.intake import plan, untraced_reason
 from hookd.store.base import Store
 from hookd.store.records import Recorded, RejectedRequest, ReplayGuard
 from hookd.web.body_budget import BodyBudget, Hold
@@ -269,18 +269,17 @@ class Receiver:
         if delivery.is_ping:
             content = {"status": "pong", "id": recorded.id, "delivery": delivery.delivery_id}
             return _Outcome(200, content, delivery.event, delivery.delivery_id)
-        return _Outcome(
-            202,
-            {
-                "delivery": delivery.delivery_id,
-                "id": recorded.id,
-                "event": delivery.event,
-                "hooks": list(recorded.hooks),
-                "status": "queued",
-            },
-            delivery.event,
-            delivery.delivery_id,
-        )
+        answer: dict[str, Any] = {
+            "delivery": delivery.delivery_id,
+            "id": recorded.id,
+            "event": delivery.event,
+            "hooks": list(recorded.hooks),
+            "status": "queued",
+        }
+        if not recorded.hooks:  # recorded, and nothing to run: say so, and why
+            answer["status"] = "unmatched"
+            answer["reason"] = _unmatched(config, delivery, recorded.id, len(decided.trace))
+        return _Outcome(202, answer, delivery.event, delivery.delivery_id)
 
     async def _reject(
         self, config: Config, request: _Request, rejection: Rejection, size: int
@@ -339,6 +338,17 @@ class Receiver:
             headers=(retry, *closing),
             budget=rejection_reason(429),
         )
+
+
+def _unmatched(config: Config, delivery: Delivery, recorded: str, considered: int) -> str:
+    """Why a delivery runs no hook, for its answer (`hookd show` gives each hook's reason)."""
+    if not considered:
+        return untraced_reason(config, delivery.endpoint, delivery.event, DeliveryStatus.ACCEPTED)
+    if considered == 1:
+        which = f"the one hook of endpoint {delivery.endpoint!r} does not run"
+    else:
+        which = f"none of the {considered} hooks of endpoint {delivery.endpoint!r} runs"
+    return f"{which} on this delivery; `hookd show {recorded}` says why"
 
 
 def _duplicate(recorded: Recorded) -> dict[str, Any]:

@@ -1,6 +1,8 @@
 """One profile per forge, and the lookup by forge name: the only place hookd tells forges
 apart. Adding a forge: its name in `hookd.core.vocabulary.Forge`, a module here building its
-`ForgeProfile`, its entry in `PROFILES`, and its tests (tests/core/forge_profiles)."""
+`ForgeProfile`, its entry in `PROFILES`, and its tests (tests/core/forge_profiles). Its
+`event_actions` (core.event_actions) lets `hookd check` refuse misspelt events and types in
+`on:`; a profile without it checks no names."""
 
 from __future__ import annotations
 

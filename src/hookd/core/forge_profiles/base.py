@@ -9,12 +9,13 @@ signed, which bytes the signature covers, how its event and action names map ont
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import EventActions
 from hookd.core.facts import PAYLOAD_FACTS, Facts
 from hookd.core.signatures import HmacCheck, is_hex_digest
 from hookd.core.vocabulary import Forge
@@ -125,6 +126,9 @@ class ForgeProfile:
     event_path: tuple[str, ...] | None = None
     """Where the payload names the event, for a forge that sends no event header: the
     event is read from the body, and `event_name` gets that member's value (or `""`)."""
+    event_actions: EventActions = field(default_factory=dict)
+    """hookd's name of each event the forge sends, to the actions (`types`) it carries
+    (core.event_actions). Empty: hookd does not know them, and checks no names in `on:`."""
 
 
 def first(headers: Headers, *names: str) -> str | None:

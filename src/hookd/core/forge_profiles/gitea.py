@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import GITEA_EVENT_ACTIONS, EventActions
 from hookd.core.events import GITEA_EVENT_NAMES, gitea_action, gitea_event
 from hookd.core.forge_profiles.base import (
     BodyCheck,
@@ -33,10 +34,15 @@ def _headers(names: tuple[str, ...], suffix: str) -> tuple[str, ...]:
 
 
 def gitea_like(
-    forge: Forge, label: str, read: tuple[str, ...], events: frozenset[str]
+    forge: Forge,
+    label: str,
+    read: tuple[str, ...],
+    events: frozenset[str],
+    event_actions: EventActions | None = None,
 ) -> ForgeProfile:
     """The profile of a forge of Gitea's family that sends the headers of `read` (prefixes
-    from GITEA_FAMILY, its own first) and the events `events`."""
+    from GITEA_FAMILY, its own first) and the events `events`, with `event_actions` (None:
+    names in `on:` are not checked)."""
     own = read[0].capitalize()
     signature = f"X-{own}-Signature"
     event_headers = (*_headers(read, "event-type"), *_headers(read, "event"))
@@ -73,10 +79,11 @@ def gitea_like(
         action=gitea_action,
         action_reads=(("action",),),
         known_events=events,
+        event_actions=event_actions or {},
         signature_headers=frozenset({*signature_headers, "x-hub-signature-256"}),
         secret_payload_fields=frozenset({"secret"}),
         signed_bytes=SignedBytes.FORM_PAYLOAD,
     )
 
 
-GITEA = gitea_like(Forge.GITEA, "Gitea", GITEA_FAMILY, GITEA_EVENT_NAMES)
+GITEA = gitea_like(Forge.GITEA, "Gitea", GITEA_FAMILY, GITEA_EVENT_NAMES, GITEA_EVENT_ACTIONS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import GITHUB_EVENT_ACTIONS
 from hookd.core.events import GITHUB_EVENT_NAMES
 from hookd.core.forge_profiles.base import (
     BodyCheck,
@@ -77,4 +78,5 @@ GITHUB = ForgeProfile(
     known_events=GITHUB_EVENT_NAMES,
     signature_headers=frozenset({"x-hub-signature", "x-hub-signature-256"}),
     app_auth=True,
+    event_actions=GITHUB_EVENT_ACTIONS,
 )

@@ -10,6 +10,7 @@ from typing import Any
 from hookd.core import standard_webhooks
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.event_actions import GITLAB_EVENT_ACTIONS
 from hookd.core.events import GITLAB_EVENT_NAMES, gitlab_action, gitlab_event
 from hookd.core.forge_profiles.base import (
     JSON,
@@ -95,4 +96,5 @@ GITLAB = ForgeProfile(
     body_kinds=frozenset({JSON}),
     timely=timely,
     standard_signature=True,
+    event_actions=GITLAB_EVENT_ACTIONS,
 )
