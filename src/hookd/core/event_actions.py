@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
-from hookd.core.events import GITLAB_EVENT_NAMES, GITLAB_EVENTS
+from hookd.core.events import GITEA_EVENT_ACTIONS, GITLAB_EVENT_NAMES, GITLAB_EVENTS
 from hookd.core.rules import Trigger
 
 EventActions = Mapping[str, frozenset[str] | None]
@@ -145,31 +145,9 @@ GITLAB_EVENT_ACTIONS: EventActions = {
 # Gitea's events (core.events.GITEA_EVENT_NAMES) and their actions, go-gitea/gitea
 # modules/structs/hook.go (HookIssueAction and the others), in GitHub's words where
 # core.events.gitea_action maps them (`synchronized`, `label_updated`).
-_GITEA_ISSUE = (
-    "opened closed reopened edited deleted assigned unassigned labeled label_cleared "
-    "synchronize milestoned demilestoned reviewed review_requested review_request_removed"
-)
-_GITEA_COMMENT = "created edited deleted reviewed"
-GITEA_EVENT_ACTIONS = _table({
-    "create": "",
-    "delete": "",
-    "fork": "",
-    "push": "",
-    "issues": _GITEA_ISSUE,
-    "issue_comment": _GITEA_COMMENT,
-    "pull_request": _GITEA_ISSUE,
-    "pull_request_approved": _GITEA_ISSUE,
-    "pull_request_rejected": _GITEA_ISSUE,
-    "pull_request_comment": _GITEA_COMMENT,
-    "wiki": "created edited deleted renamed",
-    "repository": "created deleted",
-    "release": "published updated deleted",
-    "package": "created deleted",
-    "status": "",
-    "workflow_run": None,
-    "workflow_job": None,
-})  # fmt: skip
 
+
+__all__ = ["GITEA_EVENT_ACTIONS", "GITHUB_EVENT_ACTIONS", "GITLAB_EVENT_ACTIONS", "PING_REFUSAL"]
 
 PING_REFUSAL = (
     "a ping runs no hook: hookd answers it itself (`pong`), to show the forge that the "

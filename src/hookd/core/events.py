@@ -109,14 +109,15 @@ GITEA_EVENT_ACTIONS: dict[str, frozenset[str]] = {
         "opened", "edited", "closed", "reopened", "assigned", "unassigned", "labeled",
         "unlabeled", "milestoned", "demilestoned",
     }),
-    "issue_comment": frozenset({"created", "edited", "deleted"}),
+    # `reviewed`: Gitea's action on a comment or pull request that a review made.
+    "issue_comment": frozenset({"created", "edited", "deleted", "reviewed"}),
     "pull_request": frozenset({
         "opened", "edited", "closed", "reopened", "assigned", "unassigned", "labeled",
         "unlabeled", "milestoned", "demilestoned", "synchronize", "review_requested",
-        "review_request_removed",
+        "review_request_removed", "reviewed",
     }),
     "pull_request_review": frozenset({"submitted"}),
-    "pull_request_review_comment": frozenset({"created"}),
+    "pull_request_review_comment": frozenset({"created", "reviewed"}),
     "gollum": frozenset({"created", "edited", "deleted", "renamed"}),
     "repository": frozenset({"created", "deleted"}),
     "release": frozenset({"published", "updated", "deleted"}),
