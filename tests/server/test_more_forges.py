@@ -476,3 +476,27 @@ def test_an_azure_devops_secret_without_a_user_is_refused_at_start(tmp_path: Pat
     ran = run_hookd("serve", "--config", str(tmp_path / "hookd.yaml"), cwd=tmp_path, check=False)
     assert ran.returncode != 0
     assert "user:password" in ran.stderr + ran.stdout
+
+
+def test_an_azure_devops_push_of_two_refs_runs_a_hook_for_the_matching_one(
+    live: LiveServer,
+) -> None:
+    before, main_after, feature_after = "1" * 40, "2" * 40, "3" * 40
+    updates = [
+        {"name": "refs/heads/feature/x", "oldObjectId": "0" * 40, "newObjectId": feature_after},
+        {"name": "refs/heads/main", "oldObjectId": before, "newObjectId": main_after},
+    ]
+    repository = {"name": "app", "project": {"name": "web"}}
+    body = encode({
+        "id": str(uuid.uuid4()), "eventType": "git.push",
+        "resource": {"refUpdates": updates, "repository": repository},
+    })  # fmt: skip
+    answer = post(live, azure_request(body)).json()
+    assert sorted(answer["hooks"]) == ["azure-facts", "azure-facts", "azure-main"]
+    jobs = wait_finished(live, answer["id"], count=3)
+    refs = sorted((job["hook"], job["ref"]) for job in jobs)
+    assert refs == [
+        ("azure-facts", "refs/heads/feature/x"),
+        ("azure-facts", "refs/heads/main"),
+        ("azure-main", "refs/heads/main"),
+    ]

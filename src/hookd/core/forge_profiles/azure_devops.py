@@ -5,17 +5,20 @@ compared in constant time before the body is read. No event header: the event is
 body's notification `id`. Its payloads name the repository, refs and commits under
 `resource`; `payload_members` gives them GitHub's shape so rules and templates read them as
 GitHub's.
-A push's `refUpdates[]` may list several refs: the first is the delivery's."""
+A push's `refUpdates[]` may list several refs: a hook runs once per matching one, and the
+first is the delivery's own ref."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
+from hookd.core.facts import PAYLOAD_FACTS, RefUpdate
 from hookd.core.forge_profiles.base import JSON, BodyCheck, ForgeProfile, Identity, stripped
 from hookd.core.signatures import token_matches
 from hookd.core.vocabulary import Forge
@@ -170,6 +173,33 @@ def payload_members(forge_event: str, payload: Mapping[str, Any]) -> dict[str, A
     return found
 
 
+def ref_updates(payload: Mapping[str, Any]) -> tuple[RefUpdate, ...]:
+    """Each of a push's `resource.refUpdates[]` (`name`, `oldObjectId`, `newObjectId`):
+    a hook runs once per matching one, as if Azure DevOps had sent one delivery per ref."""
+    updates = _resource(payload).get("refUpdates")
+    found = []
+    for update in updates if isinstance(updates, list) else ():
+        name = update.get("name") if isinstance(update, Mapping) else None
+        if isinstance(name, str) and name.startswith("refs/"):
+            before, after = update.get("oldObjectId"), update.get("newObjectId")
+            found.append(
+                RefUpdate(
+                    name,
+                    before if isinstance(before, str) else None,
+                    after if isinstance(after, str) else None,
+                )
+            )
+    return tuple(found)
+
+
+FACTS = replace(
+    PAYLOAD_FACTS,
+    ref_updates=ref_updates,
+    reads=(*PAYLOAD_FACTS.reads, ("resource", "refUpdates")),
+)
+"""GitHub's shapes (`payload_members` adds them), and every ref update of a push."""
+
+
 AZURE_DEVOPS = ForgeProfile(
     forge=Forge.AZURE_DEVOPS,
     label="Azure DevOps",
@@ -199,6 +229,7 @@ AZURE_DEVOPS = ForgeProfile(
     event_path=(EVENT_MEMBER,),
     delivery_path=("id",),
     payload_members=payload_members,
+    facts=FACTS,
     secret_problem=secret_problem,
     new_secret=lambda key: f"hookd:{key.hex()}",
 )
