@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CORPUS, hookd_here
+from conftest import CORPUS, hookd_here, run_hookd
 from hookd.config import load_config
 from hookd.core.event_actions import GITEA_EVENT_ACTIONS, GITHUB_EVENT_ACTIONS, name_problems
 from hookd.core.events import GITEA_EVENT_NAMES, GITHUB_EVENT_NAMES, GITLAB_EVENT_NAMES
@@ -182,15 +182,15 @@ def test_every_action_in_the_gitea_corpus_is_in_the_table() -> None:
         assert known is None or mapped <= known, (event, mapped)
 
 
-def test_hookd_serve_refuses_to_start_with_a_misspelt_type(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_hookd_serve_refuses_to_start_with_a_misspelt_type(tmp_path: Path) -> None:
+    # In a process of its own: `serve` hardens the process it runs in (process_hardening),
+    # which would take CAP_SYS_PTRACE from the test run's children for good.
     path = tmp_path / "hookd.yaml"
     hooks = "a:\n  on: {pull_request: {types: opend}}\n  run: 'true'\n"
     path.write_text(config_with("github", hooks), "utf-8")
-    ran = hookd_here(capsys, "serve", "--config", str(path), "--port", "0")
-    assert ran.code == 1
+    ran = run_hookd("serve", "--config", str(path), "--port", "0", cwd=tmp_path, check=False)
+    assert ran.returncode == 1
     assert "hookd.yaml:7: hooks.a.on.pull_request.types: GitHub sends no pull_request action " in (
-        ran.err
+        ran.stderr
     )
-    assert "listening" not in ran.out
+    assert "listening" not in ran.stdout
