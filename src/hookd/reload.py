@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from hookd.background import in_background
 from hookd.config import Config, secret_files
 from hookd.config.live import LiveConfig
 from hookd.config.model import ServerSettings
@@ -192,19 +193,16 @@ async def reloading(reloader: Reloader, watch_seconds: float) -> AsyncIterator[N
         task.add_done_callback(tasks.discard)
 
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
-    watcher = (
-        loop.create_task(watch_files(reloader, watch_seconds), name="hookd-watch-config")
+    watching = (
+        in_background(watch_files(reloader, watch_seconds), "hookd-watch-config")
         if watch_seconds > 0
-        else None
+        else contextlib.nullcontext()
     )
     try:
-        yield
+        async with watching:
+            yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
-        if watcher is not None:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
         for task in list(tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+from hookd.background import in_background
 from hookd.config import Config
 from hookd.config.live import LiveConfig
 from hookd.errors import StoreError
@@ -49,13 +50,8 @@ async def daily_prune(
                 await asyncio.wait_for(changed.wait(), interval)
 
     live.listen(reloaded)
-    task = asyncio.create_task(loop(), name="hookd-retention")
-    try:
+    async with in_background(loop(), "hookd-retention"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _prune(store: Store, age_seconds: float) -> None:

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
+from hookd.background import in_background
 from hookd.catch_up.run import FORGES, catch_up, missing_credentials
 from hookd.config import Config
 from hookd.errors import HookdError
@@ -63,10 +64,5 @@ async def catching_up(
                 due[name] = now + intervals[name]
             await asyncio.sleep(max(min(due.values()) - time.monotonic(), 1.0))
 
-    task = asyncio.create_task(loop(), name="hookd-catch-up")
-    try:
+    async with in_background(loop(), "hookd-catch-up"):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from hookd.background import in_background
 from hookd.core.ratelimit import FailureLimiter, retry_after_header
 from hookd.errors import StoreError
 from hookd.relay.bell import Bell
@@ -116,13 +117,10 @@ class RelayApp:
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         await self.storage.open()
-        pruning = asyncio.create_task(self._prune_forever(), name="hookd-relay-prune")
         try:
-            yield
+            async with in_background(self._prune_forever(), "hookd-relay-prune"):
+                yield
         finally:
-            pruning.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pruning
             await self.storage.close()
 
     def end_streams(self) -> None:
