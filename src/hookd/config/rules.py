@@ -227,9 +227,7 @@ def build_job_reads(hooks: Mapping[str, Hook]) -> dict[str, Reads]:
             found = found.union(template_reads(template))
         if any(spec.paths is not None for spec in hook.trigger.events):
             found = found.union(Reads.of(LISTING_READS))
-        if _reads_changed_files(found) or any(
-            spec.paths is not None for spec in hook.trigger.events
-        ):
+        if _reads_changed_files(found):
             found = found.union(Reads.of(CHANGED_FILES_READS))
         reads[name] = found
     return reads
