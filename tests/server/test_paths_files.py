@@ -178,3 +178,19 @@ def test_when_the_api_fails_the_hook_runs_by_the_rule(
     ) in written
     assert "ghp_files_token" not in written
     assert "ghp_files_token" not in server.log()
+
+
+def test_a_diff_at_the_forges_cap_is_too_large_and_the_hook_runs(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    api.pulls[("octo/site", 10)] = [f"lib/f{n:04}.py" for n in range(3000)]
+    answer = deliveries.send(server, "pull_request", pull_request(10), path="/hooks/gh")
+    jobs = by_hook(deliveries.wait_finished(server, answer["id"], count=2))
+    assert jobs["pr-src"]["status"] == "succeeded"
+    assert (
+        "on.pull_request.paths: the changed files cannot be determined (the diff is too "
+        "large: GitHub's pull request files API lists 3000 files or more, the most it "
+        f"lists); {RULE}"
+    ) in log(server, jobs["pr-src"])
+    # Too large is an answer too: kept with the delivery, asked for once (30 pages of 100).
+    assert api.count(r"/repos/octo/site/pulls/10/files") == 30
