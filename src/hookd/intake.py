@@ -3,20 +3,37 @@ Used by the receiver and by replay, so both decide the same way.
 
 A delivery that moved several refs (a Bitbucket push's `changes[]`) is matched once per
 ref, as if the forge had sent one delivery per ref (as GitHub does): a hook gets a job for
-each ref it matches, the job knows its ref (`NewJob.ref`), and the trace lists them."""
+each ref it matches, the job knows its ref (`NewJob.ref`), and the trace lists them.
+
+A payload that does not list every changed file (a pull request's, a push whose commits the
+forge cut: `Facts.listed_files`) leaves the `paths:` filters to the job when the endpoint
+has the forge's API credentials (`files_knowledge`): the job is queued with its filter
+(`NewJob.paths_filter`) and hookd.changed_files asks the API when it starts. No forge API
+is called here: answering a delivery stays fast."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hookd.changed_files.apis import FILE_APIS
 from hookd.config import Config
+from hookd.config.model import EndpointSettings
 from hookd.core.delivery import Delivery
 from hookd.core.event_actions import PING_REFUSAL
 from hookd.core.facts import RefUpdate
+from hookd.core.forge_profiles import profile
 from hookd.core.render import RenderError, evaluate, render_text, template_context
-from hookd.core.rules import HookRule, RefTarget, TraceEntry, match_hooks
+from hookd.core.rules import (
+    ChangedFiles,
+    HookRule,
+    RefTarget,
+    TraceEntry,
+    changed_files,
+    match_hooks,
+)
 from hookd.core.vocabulary import DeliveryStatus
 from hookd.store.records import NewJob
 
@@ -27,9 +44,13 @@ class Plan:
     jobs: tuple[NewJob, ...]
 
 
-def delivery_context(delivery: Delivery, hook: str | None = None) -> dict[str, Any]:
+def delivery_context(
+    delivery: Delivery, hook: str | None = None, changed: Sequence[str] | None = None
+) -> dict[str, Any]:
     """What templates and `if:` see: the payload's keys, and `hookd` facts about the delivery
-    (for a job of one ref of several, that ref's `ref`, `before` and `after`)."""
+    (for a job of one ref of several, that ref's `ref`, `before` and `after`).
+    `hookd.changed_files` is `changed` (the files a forge's API listed) when given, else
+    the files the payload lists."""
     facts = {
         "event": delivery.event,
         "action": delivery.action,
@@ -41,8 +62,62 @@ def delivery_context(delivery: Delivery, hook: str | None = None) -> dict[str, A
         "ref": delivery.ref,
         "before": delivery.before,
         "after": delivery.sha,
+        "changed_files": list(payload_files(delivery) if changed is None else changed),
     }
     return template_context(delivery.payload, {"hookd": facts})
+
+
+def payload_files(delivery: Delivery) -> tuple[str, ...]:
+    """The changed files the payload lists (maybe not all of them)."""
+    return changed_files(delivery.payload)
+
+
+def files_knowledge(config: Config, delivery: Delivery) -> ChangedFiles:
+    """What the paths filters know of the delivery's changed files: the payload's list when
+    it is complete; else whether a job can ask the forge's API (`fetched_by`), or why not."""
+    listed = delivery.facts.listed_files(delivery.event, delivery.payload)
+    if listed is not None:
+        return ChangedFiles(listed)
+    api = FILE_APIS.get(delivery.forge)
+    unlisted = "the payload does not list them"
+    if api is None:
+        forge = _forge_label(delivery.forge)
+        return ChangedFiles(None, unknown_because=f"{unlisted} and hookd cannot ask {forge}'s API")
+    endpoint = config.endpoints.get(delivery.endpoint)
+    missing = _missing_credentials(
+        endpoint, app_auth=_app_auth(delivery.forge), needs_url=api.default_url is None
+    )
+    if missing is not None:
+        why = f"{unlisted} and endpoint {delivery.endpoint!r} has no {missing}"
+        return ChangedFiles(None, unknown_because=why)
+    return ChangedFiles(None, fetched_by=api.label)
+
+
+def _forge_label(forge: str) -> str:
+    try:
+        return profile(forge).label
+    except LookupError:
+        return forge
+
+
+def _app_auth(forge: str) -> bool:
+    try:
+        return profile(forge).app_auth
+    except LookupError:
+        return False
+
+
+def _missing_credentials(
+    endpoint: EndpointSettings | None, *, app_auth: bool, needs_url: bool
+) -> str | None:
+    """The API setting the endpoint lacks to ask its forge for files, or None."""
+    if endpoint is None:
+        return "api_token"
+    if endpoint.api_token is None and not (app_auth and endpoint.app_id is not None):
+        return "api_token"
+    if needs_url and endpoint.api_url is None:
+        return "api_url"
+    return None
 
 
 def plan(config: Config, delivery: Delivery) -> Plan:
@@ -55,7 +130,8 @@ def plan(config: Config, delivery: Delivery) -> Plan:
     if len(updates) > 1:
         return _plan_each_ref(config, delivery, rules, updates)
     context = delivery_context(delivery)
-    trace = _match(delivery, rules, context, _target(delivery, delivery.ref))
+    files = files_knowledge(config, delivery)
+    trace = _match(delivery, rules, context, _target(delivery, delivery.ref), files)
     jobs = tuple(_job(config, entry, context) for entry in trace if entry.matched)
     return Plan(trace=tuple(_trace_json(entry) for entry in trace), jobs=jobs)
 
@@ -74,11 +150,14 @@ def _match(
     rules: Sequence[HookRule],
     context: Mapping[str, Any],
     target: RefTarget | None,
+    files: ChangedFiles,
 ) -> tuple[TraceEntry, ...]:
     def condition(expression: str, _payload: Mapping[str, Any]) -> bool:
         return evaluate(expression, context)
 
-    return match_hooks(delivery.event, delivery.action, delivery.payload, rules, condition, target)
+    return match_hooks(
+        delivery.event, delivery.action, delivery.payload, rules, condition, target, files
+    )
 
 
 def _plan_each_ref(
@@ -90,7 +169,8 @@ def _plan_each_ref(
         view = replace(delivery, ref_update=update)
         context = delivery_context(view)
         target = _target(view, update.ref) or RefTarget(ref=update.ref)
-        per_ref.append((update, context, _match(view, rules, context, target)))
+        files = files_knowledge(config, view)
+        per_ref.append((update, context, _match(view, rules, context, target, files)))
     trace: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
     for index, rule in enumerate(rules):
@@ -128,8 +208,9 @@ def _job(
 ) -> NewJob:
     hook = config.hooks[entry.hook]
     attempts = hook.retries + 1
+    pending = None if entry.pending is None else json.dumps(entry.pending.to_json())
     if hook.concurrency is None:
-        return NewJob(hook=entry.hook, max_attempts=attempts, ref=ref)
+        return NewJob(hook=entry.hook, max_attempts=attempts, ref=ref, paths_filter=pending)
     try:
         group = render_text(
             hook.concurrency.group, {**context, "hookd": {**context["hookd"], "hook": entry.hook}}
@@ -148,4 +229,5 @@ def _job(
         concurrency_group=group,
         cancel_in_progress=hook.concurrency.cancel_in_progress,
         ref=ref,
+        paths_filter=pending,
     )

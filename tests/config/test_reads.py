@@ -61,5 +61,26 @@ def test_a_run_job_reads_its_templates_and_any_other_action_everything(tmp_path:
     for path in [("head_commit", "id"), ("pusher", "name"), ("repository", "owner", "login")]:
         assert Reads.of([path]).union(site) == site, path
     assert "sender" not in site.keys and "commits" not in site.keys
+    # A paths filter's job names the forge's API request for the files from the payload.
+    for path in [("pull_request", "number"), ("project", "id"), ("object_attributes", "iid")]:
+        assert Reads.of([path]).union(site) == site, path
     assert "after" in config.job_reads["shell"].keys
     assert config.job_reads["handler"] == Reads.everything()
+
+
+def test_a_template_reading_hookd_changed_files_reads_the_commits(tmp_path: Path) -> None:
+    text = """
+endpoints:
+  github: {forge: github, secret: s}
+hooks:
+  files:
+    endpoint: github
+    on: push
+    if: hookd.changed_files | length > 0
+    run: echo "{{ hookd.changed_files | join(',') }}"
+"""
+    config = load_config(write_config(tmp_path, text), {})
+    modified = Reads.of([("commits", EACH, "modified")])
+    assert modified.union(config.job_reads["files"]) == config.job_reads["files"]
+    received = config.specs["github"].reads
+    assert modified.union(received) == received

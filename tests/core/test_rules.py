@@ -8,14 +8,18 @@ from typing import Any
 
 import pytest
 
+from hookd.core.facts import GITHUB_COMMITS_CAP, no_listed_files, payload_listed_files
 from hookd.core.rules import (
+    ChangedFiles,
     EventFilter,
     HookRule,
     PatternFilter,
+    PendingPaths,
     TraceEntry,
     Trigger,
     TriggerError,
     changed_files,
+    decide_paths,
     match_hooks,
     parse_trigger,
     ref_kind,
@@ -412,10 +416,73 @@ def test_paths_need_a_list_of_changed_files() -> None:
     )
 
 
-def test_paths_cannot_be_checked_for_pull_requests() -> None:
+def test_a_pull_requests_paths_run_by_github_actions_rule_when_no_api_can_list_them() -> None:
     assert trace({"pull_request": {"paths": ["**"]}}, "pull_request", GH_PR, "opened") == (
-        "on.pull_request.paths: pull request deliveries do not list changed files to check"
+        "matched on.pull_request; on.pull_request.paths: the changed files cannot be "
+        "determined (the payload does not list them); the hook runs, as GitHub Actions "
+        "runs a workflow whose changed files cannot be determined"
     )
+
+
+def test_paths_left_to_the_job_when_an_api_lists_the_files() -> None:
+    rule = HookRule("h", parse_trigger({"pull_request": {"paths": ["docs/**"]}}))
+    files = ChangedFiles(None, fetched_by="GitHub's API")
+    (entry,) = match_hooks(
+        "pull_request", "opened", payload(GH_PR), [rule], fake_evaluate, files=files
+    )
+    assert entry.matched
+    assert entry.reason == (
+        "matched on.pull_request; on.pull_request.paths: decided when the job starts, "
+        "on the files GitHub's API lists"
+    )
+    assert entry.pending == PendingPaths("pull_request", PatternFilter("paths", ("docs/**",)))
+    assert PendingPaths.from_json(entry.pending.to_json()) == entry.pending
+
+
+def test_a_false_if_wins_over_a_pending_paths_filter() -> None:
+    rule = HookRule("h", parse_trigger({"pull_request": {"paths": ["docs/**"]}}), "false")
+    files = ChangedFiles(None, fetched_by="GitHub's API")
+    (entry,) = match_hooks(
+        "pull_request", "opened", payload(GH_PR), [rule], fake_evaluate, files=files
+    )
+    assert not entry.matched
+    assert entry.pending is None
+
+
+def test_a_pending_paths_filter_is_decided_on_the_listed_files() -> None:
+    pending = PendingPaths("pull_request", PatternFilter("paths", ("docs/**",)))
+    assert decide_paths(pending, ["docs/a.md", "src/b.py"], "the API") is None
+    assert decide_paths(pending, ["src/b.py", "README"], "GitHub's pull request files API") == (
+        "on.pull_request.paths: no changed file matches [docs/**] (2 files from GitHub's "
+        "pull request files API)"
+    )
+    ignore = PendingPaths("push", PatternFilter("paths-ignore", ("docs/**",)))
+    assert decide_paths(ignore, ["docs/a.md"], "X") == (
+        "on.push.paths-ignore: every changed file matches [docs/**] (1 file from X)"
+    )
+    assert decide_paths(ignore, ["docs/a.md", "src/b.py"], "X") is None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{}, {"event": "push", "key": "branches", "patterns": []}, {"event": "push", "key": "paths"}],
+)
+def test_a_pending_filter_is_read_back_only_from_its_own_shape(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        PendingPaths.from_json(bad)
+
+
+def test_payloads_that_cut_their_commits_do_not_list_every_file() -> None:
+    gitlab = {**payload(GL_PUSH), "total_commits_count": 2}  # the corpus's says 4 of its 2
+    assert payload_listed_files("push", gitlab) == ("CHANGELOG", "app/controller/application.rb")
+    assert payload_listed_files("push", payload(GL_PUSH)) is None
+    assert payload_listed_files("push", {**gitlab, "total_commits_count": 25}) is None
+    assert payload_listed_files("push", {**gitlab, "total_commits": 30}) is None
+    capped = {"commits": [{"id": str(n), "added": ["a"]} for n in range(GITHUB_COMMITS_CAP)]}
+    assert payload_listed_files("push", capped) is None
+    assert payload_listed_files("push", {"commits": capped["commits"][:-1]}) == ("a",)
+    assert payload_listed_files("pull_request", payload(GH_PR)) is None
+    assert no_listed_files("push", gitlab) is None
 
 
 def test_branches_are_checked_before_paths() -> None:

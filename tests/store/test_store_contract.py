@@ -28,6 +28,7 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     NewJob,
     Recorded,
     RejectedRequest,
@@ -749,3 +750,41 @@ async def test_a_pruned_jobs_processes_go_with_it(store: Store) -> None:
     assert await store.prune(T0 + timedelta(days=1)) == 1
     assert await store.job_processes(job.id) == []
     assert recorded.job_ids == (job.id,)
+
+
+# A delivery's changed files (hookd.changed_files)
+
+
+async def test_a_jobs_pending_paths_filter_is_kept_on_both_insert_paths(store: Store) -> None:
+    pending = '{"event": "pull_request", "key": "paths", "patterns": ["docs/**"]}'
+    jobs = (
+        NewJob("docs", 1, paths_filter=pending),
+        NewJob("grouped", 1, paths_filter=pending, concurrency_group="g"),
+        NewJob("plain", 1),
+    )
+    recorded = await record(store, make_delivery(), jobs)
+    found = [await store.get_job(job_id) for job_id in recorded.job_ids]
+    assert [job.paths_filter for job in found] == [pending, pending, None]
+    assert found[0].to_json()["paths_filter"]["patterns"] == ["docs/**"]
+
+
+async def test_a_deliverys_files_are_kept_once_per_ref(store: Store, open_store: OpenStore) -> None:
+    recorded = await record(store)
+    assert await store.kept_files(recorded.id, "") is None
+    listed = KeptFiles(("docs/a.md", "src/é.py"), "GitHub's pull request files API")
+    await store.keep_files(recorded.id, "", listed, T0)
+    # The first kept stays: a second fetch (another process's) does not replace it.
+    await store.keep_files(recorded.id, "", KeptFiles(("other",), "again"), T0)
+    other = await open_store()
+    assert await other.kept_files(recorded.id, "") == listed
+    too_large = KeptFiles(None, "GitHub's compare API", "the diff is too large")
+    await store.keep_files(recorded.id, "refs/heads/b", too_large, T0)
+    assert await other.kept_files(recorded.id, "refs/heads/b") == too_large
+    assert await other.kept_files(recorded.id, "refs/heads/c") is None
+
+
+async def test_a_pruned_deliverys_files_go_with_it(store: Store) -> None:
+    recorded = await record(store, jobs=())
+    await store.keep_files(recorded.id, "", KeptFiles(("a",), "the API"), T0)
+    assert await store.prune(T0 + timedelta(days=1)) == 1
+    assert await store.kept_files(recorded.id, "") is None

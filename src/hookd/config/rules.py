@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from hookd.changed_files import LISTING_READS
 from hookd.config.actions import (
     ACTION_PARSERS,
     ACTIONS,
@@ -29,7 +30,14 @@ from hookd.core.render import (
     check_template,
     command_templates,
 )
-from hookd.core.rules import HookRule, Trigger, TriggerError, parse_trigger, trigger_reads
+from hookd.core.rules import (
+    CHANGED_FILES_READS,
+    HookRule,
+    Trigger,
+    TriggerError,
+    parse_trigger,
+    trigger_reads,
+)
 from hookd.core.template_reads import expression_reads, template_reads
 from hookd.core.vocabulary import ActionKind
 
@@ -195,6 +203,8 @@ def build_reads(endpoints: Mapping[str, object], hooks: Mapping[str, Hook]) -> d
             found = found.union(expression_reads(hook.condition))
         if hook.concurrency is not None:
             found = found.union(template_reads(hook.concurrency.group))
+        if _reads_changed_files(found):
+            found = found.union(Reads.of(CHANGED_FILES_READS))
         reads[hook.endpoint] = reads[hook.endpoint].union(found)
     return reads
 
@@ -215,5 +225,15 @@ def build_job_reads(hooks: Mapping[str, Hook]) -> dict[str, Reads]:
         found = Reads.of(FACT_READS)
         for template in templates:
             found = found.union(template_reads(template))
+        if any(spec.paths is not None for spec in hook.trigger.events):
+            found = found.union(Reads.of(LISTING_READS))
+        if _reads_changed_files(found):
+            found = found.union(Reads.of(CHANGED_FILES_READS))
         reads[name] = found
     return reads
+
+
+def _reads_changed_files(reads: Reads) -> bool:
+    """Whether a template reads `hookd.changed_files` (made from the payload's commits)."""
+    facts = reads.keys.get("hookd")
+    return facts is not None and (facts.whole or "changed_files" in facts.keys)

@@ -10,11 +10,12 @@ delivery per ref (as GitHub does).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from hookd.core.payload_reads import Step
+from hookd.core.rules import changed_files
 
 ZERO_SHA = "0" * 40
 """What a push's `before` or `after` is when the ref was created or deleted (GitHub's)."""
@@ -47,6 +48,12 @@ class Facts:
     matcher reads GitHub's and GitLab's shapes itself (core.rules)."""
     reads: tuple[tuple[Step, ...], ...]
     """The payload paths these read (a large body is scanned for these only)."""
+    listed_files: Callable[[str, Mapping[str, Any]], tuple[str, ...] | None] = field(
+        default=lambda event, payload: payload_listed_files(event, payload)
+    )
+    """From hookd's event name and the payload: every file the delivery changed, when the
+    payload lists them all; None when it does not (the paths filters then ask the forge's
+    API, hookd.changed_files)."""
 
 
 def _string(value: object) -> str | None:
@@ -113,6 +120,38 @@ def head_sha(payload: Mapping[str, Any]) -> str | None:
     return None
 
 
+GITHUB_COMMITS_CAP = 2048
+"""GitHub's push payload: "The array includes a maximum of 2048 commits. If necessary, you
+can use the Commits API to fetch additional commits." (Webhook events and payloads, push.)"""
+
+
+def payload_listed_files(event: str, payload: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The files a GitHub, GitLab or Gitea push's commits list, when they are all of them.
+
+    None for pull and merge requests (their payloads list no files), for a push whose
+    `commits` the forge cut: GitLab lists 20 and says how many there were in
+    `total_commits_count` ("Push events", Webhook events), Gitea in `total_commits`, and
+    GitHub lists at most `GITHUB_COMMITS_CAP`.
+    """
+    if event.startswith("pull_request"):
+        return None
+    commits = payload.get("commits")
+    listed = len(commits) if isinstance(commits, list) else 0
+    for key in ("total_commits_count", "total_commits"):
+        total = payload.get(key)
+        if isinstance(total, int) and not isinstance(total, bool) and total > listed:
+            return None
+    if listed >= GITHUB_COMMITS_CAP:
+        return None
+    return changed_files(payload)
+
+
+def no_listed_files(event: str, payload: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """For forges whose payloads list no changed files (Bitbucket: a push's `changes[]`
+    name commits without their files, and are cut at 5, `truncated`)."""
+    return None
+
+
 def single_update(payload: Mapping[str, Any]) -> tuple[RefUpdate, ...]:
     """The one ref a GitHub, GitLab or Gitea push names at its top level, if it does."""
     ref = payload.get("ref")
@@ -142,4 +181,4 @@ PAYLOAD_FACTS = Facts(
 )
 """GitHub's, GitLab's and Gitea's payloads."""
 
-__all__ = ["PAYLOAD_FACTS", "ZERO_SHA", "Facts", "RefUpdate", "dig"]
+__all__ = ["PAYLOAD_FACTS", "ZERO_SHA", "Facts", "RefUpdate", "dig", "no_listed_files"]

@@ -12,9 +12,16 @@ and their `-ignore` forms; hookd accepts them on every event, for every forge's 
   (`refs/heads/...`, `refs/tags/...`, or a bare name with `ref_type` as in `create`). With
   only branch filters tags do not match, and vice versa; with neither, both do. A delivery
   without a ref does not match branch or tag filters.
-- `paths`/`paths-ignore` look at `changed_files`. Pull request payloads list no files, so
-  path filters never match them, nor deliveries listing none. As on GitHub, path filters
-  are not checked for tags.
+- `paths`/`paths-ignore` look at the changed files (`ChangedFiles`). When the payload lists
+  every one (most pushes), they decide at once; a delivery listing none does not match.
+  When it does not (pull and merge requests, a push whose commits the forge cut: the forge's
+  profile says, `Facts.listed_files`), the decision is three-valued: with a forge API to
+  ask, the hook matches *pending* its paths filter (`TraceEntry.pending`), decided by
+  `decide_paths` on the files the API lists when the job starts; with none, the hook runs,
+  as GitHub Actions runs a workflow whose changed files cannot be determined ("If you push
+  more than 1,000 commits, or if GitHub does not generate the diff due to a timeout, the
+  workflow will always run": Workflow syntax for GitHub Actions, `on.<push|pull_request>.
+  paths`). The trace says which. As on GitHub, path filters are not checked for tags.
 """
 
 from __future__ import annotations
@@ -114,13 +121,53 @@ class RefTarget:
     base: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ChangedFiles:
+    """What the paths filters know of a delivery's changed files.
+
+    `listed` is every changed file when the payload lists them all, else None. Then
+    `fetched_by` names who lists them when a job starts (`GitHub's API`), or is None when
+    nobody can, and `unknown_because` says why the payload's list will not do."""
+
+    listed: tuple[str, ...] | None
+    fetched_by: str | None = None
+    unknown_because: str = "the payload does not list them"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPaths:
+    """A paths filter left for the job to decide, on the files a forge's API lists."""
+
+    event: str
+    filter: PatternFilter
+
+    @property
+    def where(self) -> str:
+        return f"on.{self.event}.{self.filter.key}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"event": self.event, "key": self.filter.key, "patterns": list(self.filter.patterns)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PendingPaths:
+        """The value `to_json` wrote; ValueError for anything else."""
+        event, key, patterns = data.get("event"), data.get("key"), data.get("patterns")
+        if not isinstance(event, str) or key not in ("paths", "paths-ignore"):
+            raise ValueError("not a pending paths filter")
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError("a pending paths filter without its patterns")
+        return cls(event, PatternFilter(str(key), tuple(patterns)))
+
+
 @dataclass(frozen=True)
 class TraceEntry:
-    """Whether a hook matched a delivery, and why: a sentence for people (see `match_hooks`)."""
+    """Whether a hook matched a delivery, and why: a sentence for people (see `match_hooks`).
+    `pending`: matched, but its paths filter is decided when the job starts."""
 
     hook: str
     matched: bool
     reason: str
+    pending: PendingPaths | None = None
 
 
 def parse_trigger(value: object) -> Trigger:
@@ -156,11 +203,15 @@ def match_hooks(
     rules: Sequence[HookRule],
     evaluate: Evaluate,
     target: RefTarget | None = None,
+    files: ChangedFiles | None = None,
 ) -> tuple[TraceEntry, ...]:
     """One `TraceEntry` per rule, in order: does the delivery run that hook, and why.
 
     `target`, when given, is the ref the branch and tag filters look at; without it they
-    read the payload's `ref` (GitHub's, GitLab's and Gitea's shapes).
+    read the payload's `ref` (GitHub's, GitLab's and Gitea's shapes). `files` is what the
+    paths filters know of the changed files; without it, the payload's commits list them
+    all (`changed_files`), or, for `pull_request*` events, none is listed and none can be
+    fetched.
 
     `event` and `action` are hookd's names (GitHub's words). A rule matches when its `on:`
     holds and then, if it has one, its `if:` evaluates true; `if:` is evaluated only after
@@ -176,9 +227,38 @@ def match_hooks(
     - `on.push.tags: 'refs/heads/main' is a branch, not a tag`
     - `on.push.paths: no changed file matches [site/**]`
     - `on.push.paths-ignore: every changed file matches [docs/**]`
+    - `matched on.pull_request; on.pull_request.paths: decided when the job starts, on the
+      files GitHub's API lists` (pending)
+    - `matched on.pull_request; on.pull_request.paths: the changed files cannot be
+      determined (<why>); the hook runs, as GitHub Actions runs a workflow whose changed
+      files cannot be determined`
     - `if: <expression> is false`, or `if: <the evaluator's error>`
     """
-    return tuple(_match_rule(rule, event, action, payload, evaluate, target) for rule in rules)
+    if files is None:
+        files = ChangedFiles(None if event.startswith("pull_request") else changed_files(payload))
+    return tuple(
+        _match_rule(rule, event, action, payload, evaluate, target, files) for rule in rules
+    )
+
+
+UNDETERMINED_RULE = "as GitHub Actions runs a workflow whose changed files cannot be determined"
+"""Why a hook whose paths filter cannot be decided runs (see the module's docstring)."""
+
+
+def undetermined(where: str, why: str) -> str:
+    """The sentence for a paths filter decided by GitHub Actions' rule, not by files."""
+    cannot = f"the changed files cannot be determined ({why})"
+    return f"{where}: {cannot}; the hook runs, {UNDETERMINED_RULE}"
+
+
+def decide_paths(pending: PendingPaths, files: Sequence[str], source: str) -> str | None:
+    """Why the job of a hook matched pending its paths filter does not run, given every
+    changed file as `source` lists them (`GitHub's pull request files API`); None: it runs."""
+    failure = _files_failure(pending.where, pending.filter, files)
+    if failure is None:
+        return None
+    count = f"{len(files)} file{'' if len(files) == 1 else 's'}"
+    return f"{failure} ({count} from {source})"
 
 
 REF_READS = (
@@ -189,8 +269,13 @@ REF_READS = (
 )
 """The payload paths the branch and tag filters read."""
 
-CHANGED_FILES_READS = tuple(("commits", EACH, key) for key in ("added", "modified", "removed"))
-"""The payload paths `changed_files` reads."""
+CHANGED_FILES_READS = (
+    *(("commits", EACH, key) for key in ("added", "modified", "removed", "id")),
+    ("total_commits_count",),
+    ("total_commits",),
+)
+"""The payload paths `changed_files` reads, and those that tell whether the forge cut the
+commits it lists (core.facts.payload_listed_files)."""
 
 
 def trigger_reads(trigger: Trigger) -> tuple[tuple[Step, ...], ...]:
@@ -319,16 +404,30 @@ def _match_rule(
     payload: Mapping[str, Any],
     evaluate: Evaluate,
     target: RefTarget | None,
+    files: ChangedFiles,
 ) -> TraceEntry:
-    failure = _trigger_failure(rule.trigger, event, action, payload, target)
+    verdict = _trigger_failure(rule.trigger, event, action, payload, target, files)
+    failure = verdict if isinstance(verdict, str) else None
     if failure is None and rule.condition is not None:
         failure = _if_failure(rule.condition, payload, evaluate)
     if failure is not None:
         return TraceEntry(rule.name, False, failure)
     where = "on: '*'" if rule.trigger.every_event else f"on.{event}"
-    if rule.condition is None:
-        return TraceEntry(rule.name, True, f"matched {where}")
-    return TraceEntry(rule.name, True, f"matched {where} and if: {rule.condition}")
+    reason = f"matched {where}"
+    if rule.condition is not None:
+        reason += f" and if: {rule.condition}"
+    if isinstance(verdict, _Deferred):
+        return TraceEntry(rule.name, True, f"{reason}; {verdict.note}", verdict.pending)
+    return TraceEntry(rule.name, True, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A paths filter the delivery's files do not decide: `pending` when a job decides it
+    later, None when the hook runs by GitHub Actions' rule; `note` says which."""
+
+    note: str
+    pending: PendingPaths | None
 
 
 def _trigger_failure(
@@ -337,8 +436,10 @@ def _trigger_failure(
     action: str | None,
     payload: Mapping[str, Any],
     target: RefTarget | None,
-) -> str | None:
-    """Why `on:` does not hold for the delivery, or None if it does."""
+    files: ChangedFiles,
+) -> str | _Deferred | None:
+    """Why `on:` does not hold for the delivery, None if it does, or how its paths filter
+    is left undecided."""
     if trigger.every_event:
         return None
     spec = trigger.find(event)
@@ -347,7 +448,7 @@ def _trigger_failure(
         return f"on: event {event!r} is not one of [{names}]"
     ref = _target_ref(event, payload, target)
     failure = _types_failure(spec, action) or _ref_failure(spec, ref)
-    return failure or _paths_failure(spec, ref, payload)
+    return failure or _paths_failure(spec, ref, files)
 
 
 def _types_failure(spec: EventFilter, action: str | None) -> str | None:
@@ -426,18 +527,24 @@ def _pattern_failure(where: str, flt: PatternFilter, value: str) -> str | None:
 
 
 def _paths_failure(
-    spec: EventFilter, ref: tuple[str, str, str] | None, payload: Mapping[str, Any]
-) -> str | None:
+    spec: EventFilter, ref: tuple[str, str, str] | None, files: ChangedFiles
+) -> str | _Deferred | None:
     flt = spec.paths
     # "Path filters are not evaluated for pushes of tags." (Workflow syntax for GitHub Actions)
     if flt is None or (ref is not None and ref[0] == "tag"):
         return None
     where = f"on.{spec.event}.{flt.key}"
-    if spec.event.startswith("pull_request"):
-        return f"{where}: pull request deliveries do not list changed files to check"
-    files = changed_files(payload)
-    if not files:
+    if files.listed is None:
+        if files.fetched_by is None:
+            return _Deferred(undetermined(where, files.unknown_because), None)
+        note = f"{where}: decided when the job starts, on the files {files.fetched_by} lists"
+        return _Deferred(note, PendingPaths(spec.event, flt))
+    if not files.listed:
         return f"{where}: the delivery lists no changed files"
+    return _files_failure(where, flt, files.listed)
+
+
+def _files_failure(where: str, flt: PatternFilter, files: Sequence[str]) -> str | None:
     listed = f"[{', '.join(flt.patterns)}]"
     matching = [filter_matches(flt.patterns, name) for name in files]
     # "If all the path names match patterns in paths-ignore, the workflow will not run."

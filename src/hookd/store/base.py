@@ -25,6 +25,7 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     Lease,
     NewJob,
     Recorded,
@@ -131,6 +132,14 @@ class Store(Protocol):
 
     async def forget_job_processes(self, job_id: str) -> None:
         """Forget the job's processes (they are known to be gone)."""
+
+    async def keep_files(self, delivery_id: str, ref: str, kept: KeptFiles, at: datetime) -> None:
+        """Keep a delivery's changed files as a forge's API listed them, for the job's
+        `ref` ('' for a delivery of one ref); the first kept for a delivery and ref stays.
+        They go when the delivery does."""
+
+    async def kept_files(self, delivery_id: str, ref: str) -> KeptFiles | None:
+        """The changed files kept for a delivery and ref, or None."""
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         """Append output to the job's log, capped at `cap` bytes with a note where cut."""

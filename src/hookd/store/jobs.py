@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import orjson
+
 from hookd.core.vocabulary import JobStatus
 from hookd.errors import NotFound
 from hookd.store import queries as q
@@ -17,11 +19,12 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     Lease,
     NewJob,
     capped_log_chunk,
 )
-from hookd.store.rows import job_process, job_record
+from hookd.store.rows import job_process, job_record, kept_files_of
 from hookd.store.steps import Steps, all_rows, count, one
 
 
@@ -137,6 +140,7 @@ def insert_job(delivery_id: str, job: NewJob, at: datetime | str) -> Steps[str]:
         q.INSERT_JOB, id=job_id, delivery_id=delivery_id, hook=job.hook, status=job.status,
         max_attempts=job.max_attempts, error=job.error, group=group, at=at,
         finished=at if job.status != JobStatus.QUEUED else None, ref=job.ref,
+        paths_filter=job.paths_filter,
     )  # fmt: skip
     return job_id
 
@@ -179,3 +183,18 @@ def processes(job_id: str) -> Steps[list[JobProcess]]:
 
 def forget_processes(job_id: str) -> Steps[None]:
     yield count(q.FORGET_PROCESSES, id=job_id)
+
+
+def keep_files(delivery_id: str, ref: str, kept: KeptFiles, at: datetime) -> Steps[None]:
+    """Keep a delivery's changed files (for the job's `ref`, '' for none); the first kept
+    for a delivery and ref stays."""
+    listed = None if kept.files is None else orjson.dumps(list(kept.files)).decode()
+    yield count(
+        q.KEEP_FILES, id=delivery_id, ref=ref, source=kept.source, files=listed,
+        reason=kept.reason, at=at,
+    )  # fmt: skip
+
+
+def kept_files(delivery_id: str, ref: str) -> Steps[KeptFiles | None]:
+    row = yield one(q.KEPT_FILES, id=delivery_id, ref=ref)
+    return None if row is None else kept_files_of(row)

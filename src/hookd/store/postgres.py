@@ -47,6 +47,7 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     Lease,
     NewJob,
     Recorded,
@@ -316,6 +317,12 @@ class PostgresStore:
 
     async def forget_job_processes(self, job_id: str) -> None:
         await self._steps(lambda: jobs.forget_processes(job_id))
+
+    async def keep_files(self, delivery_id: str, ref: str, kept: KeptFiles, at: datetime) -> None:
+        await self._steps(lambda: jobs.keep_files(delivery_id, ref, kept, at))
+
+    async def kept_files(self, delivery_id: str, ref: str) -> KeptFiles | None:
+        return await self._steps(lambda: jobs.kept_files(delivery_id, ref))
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         return await self._steps(lambda: jobs.append_log(job_id, chunk, cap), atomic=True)

@@ -163,7 +163,8 @@ async def _insert(
     """Run the insert with these jobs (none: the caller inserts them); True if accepted."""
     listed = [
         {"id": job_id, "hook": job.hook, "status": job.status,
-         "max_attempts": job.max_attempts, "error": job.error, "ref": job.ref}
+         "max_attempts": job.max_attempts, "error": job.error, "ref": job.ref,
+         "paths_filter": job.paths_filter}
         for job_id, job in zip(job_ids, made, strict=True)
     ]  # fmt: skip
     cursor = await connection.execute(

@@ -35,7 +35,7 @@ def query(name: str, template: str, *, only: Dialect | None = None) -> Query:
 
 JOB_COLUMNS = """id, delivery_id, hook, status, attempts, max_attempts, exit_code, error, result,
 concurrency_group, queued_at, run_after, started_at, finished_at, log_size, cancel_requested,
-ref"""
+ref, paths_filter"""
 
 # Claimable: queued and due, or running under a lapsed lease (its worker died). A job in a
 # concurrency group waits while another job of the group runs under a live lease.
@@ -165,9 +165,9 @@ INSERT_JOB = query(
     "insert_job",
     """
 INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, concurrency_group,
-    queued_at, run_after, finished_at, ref)
+    queued_at, run_after, finished_at, ref, paths_filter)
 VALUES (:id, :delivery_id, :hook, :status, :max_attempts, :error, :group, :at, :at, :finished,
-    :ref)
+    :ref, :paths_filter)
 """,
 )
 
@@ -227,6 +227,18 @@ PROCESSES = query(
 )
 
 FORGET_PROCESSES = query("forget_processes", "DELETE FROM job_processes WHERE job_id = :id")
+
+# A delivery's changed files, kept once (hookd.changed_files): the first kept stays.
+KEEP_FILES = query(
+    "keep_files",
+    "INSERT INTO delivery_files (delivery_id, ref, source, files, reason, fetched_at) "
+    "VALUES (:id, :ref, :source, :files, :reason, :at) ON CONFLICT DO NOTHING",
+)
+
+KEPT_FILES = query(
+    "kept_files",
+    "SELECT source, files, reason FROM delivery_files WHERE delivery_id = :id AND ref = :ref",
+)
 
 # -- Deliveries ---------------------------------------------------------------------------
 
@@ -374,11 +386,13 @@ WITH delivery AS (
     FROM delivery WHERE :sha256::bytea IS NOT NULL
 ), made AS (
     INSERT INTO jobs (id, delivery_id, hook, status, max_attempts, error, queued_at, run_after,
-        finished_at, ref)
+        finished_at, ref, paths_filter)
     SELECT job.id, delivery.id, job.hook, job.status, job.max_attempts, job.error, :at,
-        :at, CASE WHEN job.status = 'queued' THEN NULL ELSE :at::timestamptz END, job.ref
+        :at, CASE WHEN job.status = 'queued' THEN NULL ELSE :at::timestamptz END, job.ref,
+        job.paths_filter
     FROM delivery, jsonb_to_recordset(:jobs::jsonb)
-        AS job (id text, hook text, status text, max_attempts integer, error text, ref text)
+        AS job (id text, hook text, status text, max_attempts integer, error text, ref text,
+            paths_filter text)
 )
 SELECT count(*) AS accepted FROM delivery
 """,

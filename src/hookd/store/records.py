@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -93,9 +94,22 @@ class NewJob:
     error: str | None = None
     ref: str | None = None
     """The one ref the job runs for, of a delivery that moved several (else None)."""
+    paths_filter: str | None = None
+    """The paths filter the job decides when it starts, as JSON (core.rules.PendingPaths);
+    None: the hook was decided at receive."""
 
     def __post_init__(self) -> None:
         _settle(self, JobStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFiles:
+    """A delivery's changed files as a forge's API listed them (`source`, in sentences), or
+    None with the `reason` they could not all be listed."""
+
+    files: tuple[str, ...] | None
+    source: str
+    reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +229,8 @@ class JobRecord:
     log_size: int
     cancel_requested: bool
     ref: str | None = None
+    paths_filter: str | None = None
+    """Its paths filter, decided when it starts (NewJob.paths_filter)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,6 +245,7 @@ class JobRecord:
             "result": self.result,
             "concurrency_group": self.concurrency_group,
             "ref": self.ref,
+            "paths_filter": None if self.paths_filter is None else json.loads(self.paths_filter),
             "queued_at": iso(self.queued_at),
             "run_after": iso(self.run_after),
             "started_at": iso(self.started_at),

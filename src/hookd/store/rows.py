@@ -11,7 +11,14 @@ import orjson
 
 from hookd.core.delivery import Body
 from hookd.core.vocabulary import DeliveryStatus, JobStatus
-from hookd.store.records import DeliveryDetail, DeliveryRecord, JobProcess, JobRecord, parse_iso
+from hookd.store.records import (
+    DeliveryDetail,
+    DeliveryRecord,
+    JobProcess,
+    JobRecord,
+    KeptFiles,
+    parse_iso,
+)
 from hookd.store.steps import Row
 
 
@@ -37,7 +44,7 @@ def job_record(row: Row) -> JobRecord:
         run_after=moment(row["run_after"]) or datetime.now(UTC),
         started_at=moment(row["started_at"]), finished_at=moment(row["finished_at"]),
         log_size=row["log_size"], cancel_requested=bool(row["cancel_requested"]),
-        ref=row["ref"],
+        ref=row["ref"], paths_filter=row["paths_filter"],
     )  # fmt: skip
 
 
@@ -69,3 +76,9 @@ def job_process(row: Row) -> JobProcess:
         attempt=row["attempt"], machine=row["machine"], tag=row["tag"], pid=row["pid"],
         started=row["started"],
     )  # fmt: skip
+
+
+def kept_files_of(row: Row) -> KeptFiles:
+    listed = row["files"]
+    files = None if listed is None else tuple(str(name) for name in orjson.loads(listed))
+    return KeptFiles(files=files, source=row["source"], reason=row["reason"])

@@ -35,6 +35,7 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     Lease,
     NewJob,
     Recorded,
@@ -242,6 +243,12 @@ class SqliteStore:
 
     async def forget_job_processes(self, job_id: str) -> None:
         await self._write_steps(lambda: jobs.forget_processes(job_id), durable=False)
+
+    async def keep_files(self, delivery_id: str, ref: str, kept: KeptFiles, at: datetime) -> None:
+        await self._write_steps(lambda: jobs.keep_files(delivery_id, ref, kept, at), durable=False)
+
+    async def kept_files(self, delivery_id: str, ref: str) -> KeptFiles | None:
+        return await self._read_steps(lambda: jobs.kept_files(delivery_id, ref))
 
     async def append_log(self, job_id: str, chunk: bytes, cap: int) -> int:
         return await self._write_steps(lambda: jobs.append_log(job_id, chunk, cap), durable=False)

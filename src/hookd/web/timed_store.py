@@ -27,6 +27,7 @@ from hookd.store.records import (
     JobProcess,
     JobQuery,
     JobRecord,
+    KeptFiles,
     Lease,
     NewJob,
     Recorded,
@@ -139,6 +140,14 @@ class TimedStore(Store):
     async def retry_job(self, job_id: str, now: datetime) -> JobRecord:
         with _timed("retry_job"):
             return await self._store.retry_job(job_id=job_id, now=now)
+
+    async def keep_files(self, delivery_id: str, ref: str, kept: KeptFiles, at: datetime) -> None:
+        with _timed("keep_files"):
+            await self._store.keep_files(delivery_id=delivery_id, ref=ref, kept=kept, at=at)
+
+    async def kept_files(self, delivery_id: str, ref: str) -> KeptFiles | None:
+        with _timed("kept_files"):
+            return await self._store.kept_files(delivery_id=delivery_id, ref=ref)
 
     async def record_job_process(self, job_id: str, process: JobProcess) -> None:
         with _timed("record_job_process"):

@@ -1,5 +1,6 @@
-"""Run one claimed job: rebuild its delivery, run the hook's action with its output
-streamed into the store, and decide: finished, or another attempt after a backoff."""
+"""Run one claimed job: rebuild its delivery, decide a paths filter left to the job
+(hookd.changed_files.gate), run the hook's action with its output streamed into the store,
+and decide: finished, or another attempt after a backoff."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from hookd.actions.base import ActionResult, JobContext, failure
 from hookd.actions.job_processes import JobProcesses, end_earlier_attempts
 from hookd.actions.registry import run_action
+from hookd.changed_files.gate import known_files, paths_gate
 from hookd.config import Config, job_base_environment
 from hookd.core.delivery import Body, Delivery
 from hookd.core.forges import payload_json, read_payload, with_facts
@@ -188,9 +190,16 @@ async def _attempt(
         if found is None:
             return failure(f"the stored delivery moved no ref {job.ref!r}")
         delivery = found
+    if job.paths_filter is not None:
+        gate = await paths_gate(store, config, job, delivery, output.write)
+        if gate.stop is not None:
+            return gate.stop
+        changed = gate.files
+    else:
+        changed = await known_files(store, job)
     context = JobContext(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
-        payload_bytes=carried, context=delivery_context(delivery, job.hook),
+        payload_bytes=carried, context=delivery_context(delivery, job.hook, changed),
         base_env=job_base_environment(config, os.environ), payload_file=scratch.payload_file,
         timeout=hook.timeout, output=output.write, stop=stop, processes=scratch.processes,
         config=config,

@@ -15,7 +15,7 @@ from typing import Any
 
 from hookd.core.delivery import Headers, Rejection
 from hookd.core.endpoint import EndpointSpec, SignatureScheme
-from hookd.core.facts import ZERO_SHA, Facts, RefUpdate, dig, repository_name
+from hookd.core.facts import ZERO_SHA, Facts, RefUpdate, dig, no_listed_files, repository_name
 from hookd.core.forge_profiles.base import (
     JSON,
     BodyCheck,
@@ -178,6 +178,7 @@ FACTS = Facts(
     sha=sha,
     ref_updates=ref_updates,
     base_branch=base_branch,
+    listed_files=no_listed_files,
     reads=(
         ("repository", "full_name"),
         *(("push", "changes", EACH, side, key) for side in _SIDES for key in ("name", "type")),

@@ -15,7 +15,7 @@ from typing import Any
 
 from hookd.core.delivery import Headers
 from hookd.core.endpoint import EndpointSpec
-from hookd.core.facts import ZERO_SHA, Facts, RefUpdate, dig
+from hookd.core.facts import ZERO_SHA, Facts, RefUpdate, dig, no_listed_files
 from hookd.core.forge_profiles.base import JSON, ForgeProfile, Identity, stripped
 from hookd.core.forge_profiles.bitbucket import (
     SIGNATURE,
@@ -159,6 +159,7 @@ FACTS = Facts(
     sha=sha,
     ref_updates=ref_updates,
     base_branch=base_branch,
+    listed_files=no_listed_files,
     reads=(
         *((*path, "slug") for path in _REPOSITORIES),
         *((*path, "project", "key") for path in _REPOSITORIES),

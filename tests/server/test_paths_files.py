@@ -1,0 +1,196 @@
+"""`paths:` decided on the files a forge's API lists, against a live server: a GitHub pull
+request's files (paginated) and a GitLab push whose commits the payload cut, from a fake API
+on loopback; fetched once per delivery; GitHub Actions' rule, stated, when the files cannot
+be determined; `hookd.changed_files` in a `run:` template."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import deliveries
+import fake_files_api
+import pytest
+
+from conftest import LiveServer, start_server, write_config
+
+CONFIG = """
+server:
+  port: 0
+  database: sqlite:///hookd.db
+endpoints:
+  gh:
+    replay_window: 0
+    forge: github
+    secret: "It's a Secret to Everybody"
+    api_url: "@URL@"
+    api_token: ghp_files_token
+  gh-bare:
+    replay_window: 0
+    forge: github
+    secret: "It's a Secret to Everybody"
+  gl:
+    replay_window: 0
+    forge: gitlab
+    secret: gitlab-token-1
+    api_url: "@URL@/api/v4"
+    api_token: glpat-files-token
+hooks:
+  pr-docs:
+    endpoint: gh
+    on: {pull_request: {paths: ["docs/**"]}}
+    run:
+      - echo
+      - "{{ hookd.changed_files | length }} files; {{ hookd.changed_files[:1] | join('') }}"
+  pr-src:
+    endpoint: gh
+    on: {pull_request: {paths: ["src/**"]}}
+    run: "true"
+  bare-docs:
+    endpoint: gh-bare
+    on: {pull_request: {paths: ["docs/**"]}}
+    run: "true"
+  gl-docs:
+    endpoint: gl
+    on: {push: {paths: ["docs/**"]}}
+    run: ["echo", "{{ hookd.changed_files | join(',') }}"]
+"""
+
+RULE = "the hook runs, as GitHub Actions runs a workflow whose changed files cannot be determined"
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[fake_files_api.FakeFilesApi]:
+    with fake_files_api.FakeFilesApi() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, api: fake_files_api.FakeFilesApi
+) -> Iterator[LiveServer]:
+    directory = tmp_path_factory.mktemp("paths-files")
+    write_config(directory, CONFIG.replace("@URL@", api.url))
+    live = start_server(directory)
+    yield live
+    live.stop()
+
+
+def pull_request(number: int) -> dict[str, Any]:
+    return {
+        "action": "opened",
+        "number": number,
+        "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"sha": "a" * 40}},
+        "repository": {"full_name": "octo/site", "name": "site"},
+    }
+
+
+def by_hook(jobs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {job["hook"]: job for job in jobs}
+
+
+def log(server: LiveServer, job: dict[str, Any]) -> str:
+    return deliveries.hookd_output(server, "logs", job["id"]).decode()
+
+
+def test_a_pull_requests_paths_are_decided_on_the_files_the_api_lists(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    files = [f"lib/module{n:03}.py" for n in range(150)] + ["docs/guide.md"]
+    api.pulls[("octo/site", 7)] = files
+    answer = deliveries.send(server, "pull_request", pull_request(7), path="/hooks/gh")
+    shown = deliveries.hookd_json(server, "show", answer["id"])
+    pending = "decided when the job starts, on the files GitHub's API lists"
+    assert {
+        "hook": "pr-docs", "matched": True,
+        "reason": f"matched on.pull_request; on.pull_request.paths: {pending}",
+    } in shown["trace"]  # fmt: skip
+    jobs = by_hook(deliveries.wait_finished(server, answer["id"], count=2))
+    assert jobs["pr-docs"]["status"] == "succeeded"
+    assert jobs["pr-docs"]["paths_filter"] == {
+        "event": "pull_request", "key": "paths", "patterns": ["docs/**"]
+    }  # fmt: skip
+    assert "151 files; lib/module000.py" in log(server, jobs["pr-docs"])
+    assert jobs["pr-src"]["status"] == "cancelled"
+    reason = (
+        "on.pull_request.paths: no changed file matches [src/**] "
+        "(151 files from GitHub's pull request files API)"
+    )
+    assert jobs["pr-src"]["error"] == reason
+    assert reason in log(server, jobs["pr-src"])
+    # Two pending hooks, one delivery: its two pages (100 + 51 files) asked for once.
+    assert api.count(r"/repos/octo/site/pulls/7/files") == 2
+    pages = [target for target, _ in api.requests if "/pulls/7/files" in target]
+    assert sorted(pages) == sorted(
+        [f"/repos/octo/site/pulls/7/files?per_page=100{page}" for page in ("", "&page=2")]
+    )
+
+
+def test_a_gitlab_push_cut_at_20_commits_is_decided_on_the_compare(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    commits = [
+        {"id": f"{n:040x}", "added": [], "modified": ["src/app.py"], "removed": []}
+        for n in range(20)
+    ]
+    before, after = "1" * 40, "2" * 40
+    payload = {
+        "object_kind": "push", "ref": "refs/heads/main", "before": before, "after": after,
+        "checkout_sha": after, "project_id": 15,
+        "project": {"id": 15, "path_with_namespace": "group/site"},
+        "commits": commits, "total_commits_count": 25,
+    }  # fmt: skip
+    # The 21st commit, not in the payload, touched docs/.
+    api.gitlab_compares[("15", f"{before}..{after}")] = ["src/app.py", "docs/intro.md"]
+    answer = deliveries.accept(server, deliveries.gitlab("Push Hook", payload, path="/hooks/gl"))
+    (job,) = deliveries.wait_finished(server, answer["id"])
+    assert job["hook"] == "gl-docs"
+    assert job["status"] == "succeeded"
+    assert "src/app.py,docs/intro.md" in log(server, job)
+    assert api.count(r"^/api/v4/projects/15/repository/compare") == 1
+
+
+def test_without_credentials_the_trace_states_the_rule(server: LiveServer) -> None:
+    answer = deliveries.send(server, "pull_request", pull_request(8), path="/hooks/gh-bare")
+    shown = deliveries.hookd_json(server, "show", answer["id"])
+    assert shown["trace"] == [{
+        "hook": "bare-docs", "matched": True,
+        "reason": "matched on.pull_request; on.pull_request.paths: the changed files cannot be "
+        "determined (the payload does not list them and endpoint 'gh-bare' has no "
+        f"api_token); {RULE}",
+    }]  # fmt: skip
+    (job,) = deliveries.wait_finished(server, answer["id"])
+    assert job["status"] == "succeeded"
+    assert job["paths_filter"] is None
+
+
+def test_when_the_api_fails_the_hook_runs_by_the_rule(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    api.fail(r"/pulls/9/files", 500)
+    answer = deliveries.send(server, "pull_request", pull_request(9), path="/hooks/gh")
+    jobs = by_hook(deliveries.wait_finished(server, answer["id"], count=2))
+    assert {job["status"] for job in jobs.values()} == {"succeeded"}
+    written = log(server, jobs["pr-src"])
+    assert (
+        "on.pull_request.paths: the changed files cannot be determined "
+        "(GET /repos/octo/site/pulls/9/files answered 500: Server Error); " + RULE
+    ) in written
+    assert "ghp_files_token" not in written
+    assert "ghp_files_token" not in server.log()
+
+
+def test_a_diff_at_the_forges_cap_is_too_large_and_the_hook_runs(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    api.pulls[("octo/site", 10)] = [f"lib/f{n:04}.py" for n in range(3000)]
+    answer = deliveries.send(server, "pull_request", pull_request(10), path="/hooks/gh")
+    jobs = by_hook(deliveries.wait_finished(server, answer["id"], count=2))
+    assert jobs["pr-src"]["status"] == "succeeded"
+    assert (
+        "on.pull_request.paths: the changed files cannot be determined (the diff is too "
+        "large: GitHub's pull request files API lists 3000 files or more, the most it "
+        f"lists); {RULE}"
+    ) in log(server, jobs["pr-src"])
+    # Too large is an answer too: kept with the delivery, asked for once (30 pages of 100).
+    assert api.count(r"/repos/octo/site/pulls/10/files") == 30
