@@ -33,7 +33,9 @@ def digest(n: int) -> bytes:
 
 def test_the_index_lets_go_of_rows_older_than_the_widest_window() -> None:
     index = ReplayIndex()
-    index.load([(1, "gh", digest(1), 0.0), (2, "gh", digest(2), HOUR)], since=0.0, last=2)
+    index.load(
+        [(1, "gh", digest(1), 0.0), (2, "gh", digest(2), HOUR)], since=0.0, last=2, version=1
+    )
     assert (index.find("gh", digest(1)), index.find("gitea", digest(1))) == (1, None)
     index.add("gh", digest(3), 3, 3 * HOUR)
     index.keep(2 * HOUR)
@@ -43,27 +45,44 @@ def test_the_index_lets_go_of_rows_older_than_the_widest_window() -> None:
 
 def test_the_newest_row_of_a_body_is_the_one_found_and_kept() -> None:
     index = ReplayIndex()
-    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1)
-    index.extend([(5, "gh", digest(1), 2 * HOUR)])
+    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1, version=1)
+    index.extend([(5, "gh", digest(1), 2 * HOUR)], version=2)
     index.keep(HOUR)  # lets go of row 1, not of the body's newer row 5
     assert index.find("gh", digest(1)) == 5 and index.read_to() == 5
 
 
 def test_rows_of_another_process_between_its_own_are_read_before_they_are_passed() -> None:
     index = ReplayIndex()
-    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1)
+    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1, version=1)
     index.add("gh", digest(2), 2, 1.0)
     assert index.read_to() == 2  # nothing can lie between 1 and its own 2
     index.add("gh", digest(5), 5, 2.0)
     assert index.read_to() == 2  # rows 3 and 4 are another process's, not read yet
-    index.extend([(3, "gh", digest(3), 1.5), (4, "gh", digest(4), 1.5), (5, "gh", digest(5), 2.0)])
+    index.extend(
+        [(3, "gh", digest(3), 1.5), (4, "gh", digest(4), 1.5), (5, "gh", digest(5), 2.0)], version=2
+    )
     assert index.read_to() == 5 and len(index) == 5
     assert [index.find("gh", digest(n)) for n in (3, 4, 5)] == [3, 4, 5]
 
 
+def test_the_index_is_compared_with_the_file_once_a_transaction() -> None:
+    index = ReplayIndex()
+    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1, version=7)
+    index.add("gh", digest(2), 2, 1.0)  # its own rows do not make it stale
+    assert index.checked()
+    index.began()
+    assert not index.checked() and not index.stale(7) and index.checked()
+    index.began()
+    assert index.stale(8)  # another connection committed
+    index.extend([(3, "gh", digest(3), 2.0)], version=8)
+    assert not index.stale(8) and index.find("gh", digest(3)) == 3
+    index.forget()
+    assert not index.checked() and index.stale(8)
+
+
 def test_forgetting_makes_the_next_use_load_again() -> None:
     index = ReplayIndex()
-    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1)
+    index.load([(1, "gh", digest(1), 0.0)], since=0.0, last=1, version=1)
     index.forget()
     assert index.needs_load(HOUR) and len(index) == 0
 

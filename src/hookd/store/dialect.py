@@ -127,6 +127,8 @@ INSERT INTO body_digest_log (endpoint, sha256, delivery_id, received_at)
 DROP TABLE body_digests;
 ALTER TABLE body_digest_log RENAME TO body_digests;
 CREATE INDEX body_digests_received ON body_digests (received_at);""",
+        # migration 0015: the log is read and pruned in seq order, which is time order.
+        "body_digests_by_seq": "DROP INDEX body_digests_received;",
     },
 )
 
@@ -161,6 +163,7 @@ POSTGRESQL = Dialect(
             "OR pg_try_advisory_xact_lock(hashtextextended(concurrency_group, 0)))"
         ),
         "body_digest_log": "",
+        "body_digests_by_seq": "",
         "json_texts": "SELECT jsonb_array_elements_text(:keys::jsonb)",
     },
 )

@@ -325,12 +325,17 @@ APPEND_BODY_DIGEST = query(
 LAST_BODY_DIGEST = query(
     "last_body_digest", "SELECT coalesce(max(seq), 0) AS seq FROM body_digests", only=SQLITE
 )
+# Without an index on the time (0015): the index reads this when it loads, and rows are
+# appended in time order, so a prune looks at the oldest rows alone.
 BODY_DIGESTS_SINCE = query(
     "body_digests_since",
     "SELECT seq, endpoint, sha256, received_at FROM body_digests WHERE received_at >= :since "
     "ORDER BY seq",
     only=SQLITE,
 )
+# Changes when another connection (another receiver, a worker) commits to the file: until
+# then, no other process appended a digest the index has not read.
+DATA_VERSION = query("data_version", "PRAGMA data_version", only=SQLITE)
 BODY_DIGESTS_AFTER = query(
     "body_digests_after",
     "SELECT seq, endpoint, sha256, received_at FROM body_digests WHERE seq > :seq ORDER BY seq",
@@ -345,8 +350,12 @@ BODY_DIGEST_AT = query(
 )
 PRUNE_BODY_DIGESTS = query(
     "prune_body_digests",
-    "DELETE FROM body_digests WHERE seq IN (SELECT seq FROM body_digests "
-    "WHERE received_at < :before ORDER BY received_at LIMIT :limit)",
+    """
+DELETE FROM body_digests WHERE seq IN (
+    SELECT seq FROM body_digests WHERE seq < coalesce(
+        (SELECT seq FROM body_digests WHERE received_at >= :before ORDER BY seq LIMIT 1),
+        (SELECT max(seq) + 1 FROM body_digests))
+    ORDER BY seq LIMIT :limit)""",
     only=SQLITE,
 )
 

@@ -6,8 +6,10 @@ a page of WAL (≈ 5 KiB) and about a sixth of ingest (docs/benchmarks.md). This
 answers "which row, if any, holds this body?" instead; the caller then reads that one row by
 its key to confirm it, so the index can only ever be a hint.
 
-It is kept exact by reading, in each guarded write transaction (which holds SQLite's write
-lock), the rows appended since it last read: its own process's and any other's. It holds
+It is kept exact by reading, in a guarded write transaction (which holds SQLite's write
+lock), the rows appended since it last read, when another connection has committed to the
+file since then (SQLite's `data_version` says so, asked once a transaction): its own
+process's rows it takes as they are written. It holds
 the rows of the widest replay window asked for, from the newest time it has seen; asked
 further back than it holds, it reloads. A rolled-back transaction may leave hints to rows
 that never were: the writer calls `forget` then, and the index reloads on its next use.
@@ -34,17 +36,20 @@ class ReplayIndex:
     _since: float = float("inf")  # the index holds every row received at or after this
     _newest: float = float("-inf")
     _window: float = 0.0
+    _version: int | None = None  # the file's data_version when the index last read it
+    _checked: bool = False  # whether the current write transaction compared data_version
 
     def needs_load(self, since: float) -> bool:
         """Whether the index must be (re)loaded to hold every row received since `since`."""
         return self._read_to is None or since < self._since
 
-    def load(self, rows: Iterable[Row], since: float, last: int) -> None:
+    def load(self, rows: Iterable[Row], since: float, last: int, version: int) -> None:
         """Hold exactly `rows`: every row received at or after `since`, in seq order, of
-        the table whose highest seq is `last`."""
+        the table whose highest seq is `last`, read at the file's data_version `version`."""
         self.forget()
         self._read_to = last
         self._since = since
+        self._version, self._checked = version, True
         for seq, endpoint, sha256, received in rows:
             self._hold(endpoint, sha256, seq, received)
 
@@ -53,12 +58,27 @@ class ReplayIndex:
         assert self._read_to is not None, "load the index first"
         return self._read_to
 
-    def extend(self, rows: Iterable[Row]) -> None:
-        """Take rows appended since `read_to`, in seq order."""
+    def began(self) -> None:
+        """A write transaction began: another connection may have committed before it."""
+        self._checked = False
+
+    def checked(self) -> bool:
+        """Whether the index was compared with the file in this write transaction."""
+        return self._checked
+
+    def stale(self, version: int) -> bool:
+        """Whether another connection committed since the index last read the table: the
+        file's data_version is now `version`. Remembered as checked for this transaction."""
+        self._checked = True
+        return self._version != version
+
+    def extend(self, rows: Iterable[Row], version: int) -> None:
+        """Take rows appended since `read_to`, in seq order, read at data_version `version`."""
         for seq, endpoint, sha256, received in rows:
             if self._rows.get((endpoint, sha256)) != seq:  # not one this index added itself
                 self._hold(endpoint, sha256, seq, received)
             self._read_to = max(self._read_to or 0, seq)
+        self._version, self._checked = version, True
 
     def add(self, endpoint: str, sha256: bytes, seq: int, received: float) -> None:
         """Take the row this process has just appended. Right after the last row read, it
@@ -95,6 +115,7 @@ class ReplayIndex:
         self._rows.clear()
         self._order.clear()
         self._read_to = None
+        self._version, self._checked = None, False
         self._since = float("inf")
         self._newest = float("-inf")
 

@@ -68,7 +68,11 @@ class SqliteStore:
     def __init__(self, url: str) -> None:
         self.path, self._timeout = sqlite_path(url)
         self._replay_index = ReplayIndex()
-        self._writer = Writer(self._connect, on_rollback=self._replay_index.forget)
+        self._writer = Writer(
+            self._connect,
+            on_rollback=self._replay_index.forget,
+            on_begin=self._replay_index.began,
+        )
         self._local = threading.local()
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="hookd-sqlite-read")
         self._opened = False

@@ -38,6 +38,7 @@ _INSERT_DELIVERY = q.INSERT_DELIVERY.statement(SQLITE)
 _INSERT_DELIVERY_CONFIG = q.INSERT_DELIVERY_CONFIG.statement(SQLITE)
 _APPEND_BODY_DIGEST = q.APPEND_BODY_DIGEST.statement(SQLITE)
 _BODY_DIGESTS_AFTER = q.BODY_DIGESTS_AFTER.statement(SQLITE)
+_DATA_VERSION = q.DATA_VERSION.statement(SQLITE)
 
 
 def insert_delivery(
@@ -93,17 +94,21 @@ def _first_with_body(
     connection: sqlite3.Connection, endpoint: str, guarded: Guarded, received_at: datetime
 ) -> Recorded | None:
     """The delivery the endpoint accepted with this body within the guard's window: found
-    in the index (caught up first with the rows appended since it last read), confirmed by
-    its row."""
+    in the index (caught up first with the rows another process appended since it last
+    read, if one committed since), confirmed by its row."""
     guard, index = guarded.guard, guarded.index
     since = received_at - guard.window
     if index.needs_load(since.timestamp()):
+        version = _data_version(connection)
         last = _execute(connection, q.LAST_BODY_DIGEST, {}).fetchone()["seq"]
         rows = _execute(connection, q.BODY_DIGESTS_SINCE, {"since": since})
-        index.load(_index_rows(rows), since.timestamp(), last)
-    else:
-        after = _BODY_DIGESTS_AFTER.args({"seq": index.read_to()})
-        index.extend(_index_rows(connection.execute(_BODY_DIGESTS_AFTER.text, after)))
+        index.load(_index_rows(rows), since.timestamp(), last, version)
+    elif not index.checked():
+        version = _data_version(connection)
+        if index.stale(version):
+            after = _BODY_DIGESTS_AFTER.args({"seq": index.read_to()})
+            rows = connection.execute(_BODY_DIGESTS_AFTER.text, after)
+            index.extend(_index_rows(rows), version)
     index.keep(guard.window.total_seconds())
     seq = index.find(endpoint, guard.sha256)
     if seq is None:
@@ -113,6 +118,11 @@ def _first_with_body(
     if row is None:
         return None
     return Recorded(row["id"], DeliveryStatus.DUPLICATE, delivery=row["delivery"], same_body=True)
+
+
+def _data_version(connection: sqlite3.Connection) -> int:
+    (version,) = connection.execute(_DATA_VERSION.text).fetchone()
+    return int(version)
 
 
 def _index_rows(rows: Iterable[Row]) -> Iterator[IndexRow]:

@@ -84,8 +84,12 @@ class Writer:
         self,
         connect: Callable[[], sqlite3.Connection],
         on_rollback: Callable[[], None] = lambda: None,
+        on_begin: Callable[[], None] = lambda: None,
     ) -> None:
         self._connect = connect
+        # Told whenever a write transaction begins: another process may have written since
+        # the last one.
+        self._on_begin = on_begin
         # Told whenever a transaction is rolled back whole: what the batch's operations
         # remembered of their writes outside the database is then wrong.
         self._on_rollback = on_rollback
@@ -320,6 +324,7 @@ class Writer:
             if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
                 raise
             await self._on_thread(_begin_waiting, connection, self._busy_timeout_ms)
+        self._on_begin()
 
     async def _roll_back(self, connection: sqlite3.Connection) -> None:
         self._on_rollback()
