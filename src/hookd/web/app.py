@@ -13,6 +13,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from hookd.errors import StoreError
+from hookd.heap import settle_heap
 from hookd.reload import Reloader
 from hookd.store.base import Store
 from hookd.store.database_url import display_url
@@ -56,6 +57,7 @@ class HookdApp:
             async with contextlib.AsyncExitStack() as stack:
                 for hook in self._hooks:
                     await stack.enter_async_context(hook())
+                settle_heap()
                 yield
         finally:
             await self.store.close()
