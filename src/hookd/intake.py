@@ -14,8 +14,9 @@ is called here: answering a delivery stays fast."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 from hookd.changed_files.apis import FILE_APIS
@@ -129,11 +130,35 @@ def plan(config: Config, delivery: Delivery) -> Plan:
     updates = delivery.ref_updates
     if len(updates) > 1:
         return _plan_each_ref(config, delivery, rules, updates)
-    context = delivery_context(delivery)
-    files = files_knowledge(config, delivery)
+    context = _context_when_asked(delivery)
+    files = _files_when_filtered(config, delivery, rules)
     trace = _match(delivery, rules, context, _target(delivery, delivery.ref), files)
     jobs = tuple(_job(config, entry, context) for entry in trace if entry.matched)
     return Plan(trace=tuple(_trace_json(entry) for entry in trace), jobs=jobs)
+
+
+Context = Callable[[], Mapping[str, Any]]
+"""A delivery's template context, built the first time an `if:` or a concurrency group
+asks for it: most hooks have neither, and building it copies the payload's keys and reads
+its facts and changed files."""
+
+
+def _context_when_asked(delivery: Delivery) -> Context:
+    return cache(lambda: delivery_context(delivery))
+
+
+_NOT_FILTERED = ChangedFiles(())
+"""What the matcher is told of the changed files when no hook filters on paths."""
+
+
+def _files_when_filtered(
+    config: Config, delivery: Delivery, rules: Sequence[HookRule]
+) -> ChangedFiles:
+    """What the paths filters know of the delivery's changed files, looked for only when one
+    of the hooks has a paths filter."""
+    if any(spec.paths is not None for rule in rules for spec in rule.trigger.events):
+        return files_knowledge(config, delivery)
+    return _NOT_FILTERED
 
 
 def _target(delivery: Delivery, ref: str | None) -> RefTarget | None:
@@ -148,12 +173,12 @@ def _target(delivery: Delivery, ref: str | None) -> RefTarget | None:
 def _match(
     delivery: Delivery,
     rules: Sequence[HookRule],
-    context: Mapping[str, Any],
+    context: Context,
     target: RefTarget | None,
     files: ChangedFiles,
 ) -> tuple[TraceEntry, ...]:
     def condition(expression: str, _payload: Mapping[str, Any]) -> bool:
-        return evaluate(expression, context)
+        return evaluate(expression, context())
 
     return match_hooks(
         delivery.event, delivery.action, delivery.payload, rules, condition, target, files
@@ -167,9 +192,9 @@ def _plan_each_ref(
     per_ref = []
     for update in updates:
         view = replace(delivery, ref_update=update)
-        context = delivery_context(view)
+        context = _context_when_asked(view)
         target = _target(view, update.ref) or RefTarget(ref=update.ref)
-        files = files_knowledge(config, view)
+        files = _files_when_filtered(config, view, rules)
         per_ref.append((update, context, _match(view, rules, context, target, files)))
     trace: list[dict[str, Any]] = []
     jobs: list[NewJob] = []
@@ -203,17 +228,16 @@ def _trace_json(entry: TraceEntry) -> dict[str, Any]:
     return {"hook": entry.hook, "matched": entry.matched, "reason": entry.reason}
 
 
-def _job(
-    config: Config, entry: TraceEntry, context: Mapping[str, Any], ref: str | None = None
-) -> NewJob:
+def _job(config: Config, entry: TraceEntry, context: Context, ref: str | None = None) -> NewJob:
     hook = config.hooks[entry.hook]
     attempts = hook.retries + 1
     pending = None if entry.pending is None else json.dumps(entry.pending.to_json())
     if hook.concurrency is None:
         return NewJob(hook=entry.hook, max_attempts=attempts, ref=ref, paths_filter=pending)
     try:
+        seen = context()
         group = render_text(
-            hook.concurrency.group, {**context, "hookd": {**context["hookd"], "hook": entry.hook}}
+            hook.concurrency.group, {**seen, "hookd": {**seen["hookd"], "hook": entry.hook}}
         )
     except RenderError as exc:
         return NewJob(
