@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -37,6 +37,7 @@ from conftest import SECRET, LiveServer
 from hookd.store import store_for
 from hookd.store.base import Store
 from hookd.store.records import JobQuery
+from local_http import LocalHttpServer
 
 GITHUB_TOKEN = "ghp_test_token"
 GITLAB_TOKEN = "glpat-test-token"
@@ -76,7 +77,7 @@ class _Scripted:
 
 
 @dataclass
-class FakeForge:
+class FakeForge(LocalHttpServer):
     """See the module docstring. `open_pulls` / `open_merge_requests` are what the list
     endpoints return (each a dict with at least the fields the query filters on)."""
 
@@ -94,21 +95,7 @@ class FakeForge:
         self._lock = threading.Lock()
         self._scripted: list[_Scripted] = []
         self._ids = iter(range(1000, 10**9))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeForge:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.serve(_handler(self))
 
     def reset(self) -> None:
         with self._lock:

@@ -26,12 +26,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
+
+from local_http import LocalHttpServer
 
 GITHUB_TOKEN = "ghp_catch_up_token"
 GITLAB_TOKEN = "glpat-catch-up-token"
@@ -58,7 +60,7 @@ class Seen:
 
 
 @dataclass
-class FakeHooks:
+class FakeHooks(LocalHttpServer):
     hooks: set[str] = field(default_factory=set)
     delay: float = 0.0  # seconds each listing takes
     app_id: int | None = None  # with `public_key`: /app/hook takes the App's JWT only
@@ -74,22 +76,11 @@ class FakeHooks:
         self._limited = 0
         self._limited_hook = ""
         self._pending: list[threading.Thread] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeHooks:
-        self._thread.start()
-        return self
+        self.serve(_handler(self))
 
     def __exit__(self, *exc: object) -> None:
         self.settle()
-        self._server.shutdown()
-        self._server.server_close()
+        super().__exit__(*exc)
 
     def limit(self, times: int, hook: str) -> None:
         """Answer the next `times` listings of `hook` 429 with `Retry-After: 1`."""

@@ -14,16 +14,18 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from local_http import LocalHttpServer
 
 GITHUB_TOKEN = "ghp_files_token"
 GITLAB_TOKEN = "glpat-files-token"
 
 
 @dataclass
-class FakeFilesApi:
+class FakeFilesApi(LocalHttpServer):
     """`pulls[(repo, number)]` and `compares[(repo, "base...head")]` are GitHub's files;
     `merge_requests[(project, iid)]` and `gitlab_compares[(project, "from..to")]` GitLab's."""
 
@@ -36,21 +38,7 @@ class FakeFilesApi:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeFilesApi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.serve(_handler(self))
 
     def fail(self, path: str, status: int) -> None:
         """Answer `status` to every request whose path matches the regex `path`."""

@@ -1,0 +1,30 @@
+"""The loopback HTTP server under the tests' fakes of outside services (a forge's API, its
+hooks' delivery logs): a real `ThreadingHTTPServer` on 127.0.0.1, port 0, served on a
+thread while the `with` block lasts."""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
+
+
+class LocalHttpServer:
+    """Call `serve(handler)` when the fake is built; use the fake as a context manager."""
+
+    def serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
