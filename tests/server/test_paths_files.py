@@ -1,10 +1,14 @@
 """`paths:` decided on the files a forge's API lists, against a live server: a GitHub pull
-request's files (paginated) and a GitLab push whose commits the payload cut, from a fake API
-on loopback; fetched once per delivery; GitHub Actions' rule, stated, when the files cannot
-be determined; `hookd.changed_files` in a `run:` template."""
+request's files (paginated), a GitLab push whose commits the payload cut, a Gitea pull
+request's files and a Bitbucket Cloud pull request's diffstat (each over two pages), from a
+fake API on loopback; fetched once per delivery; GitHub Actions' rule, stated, when the
+files cannot be determined; `hookd.changed_files` in a `run:` template."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +39,31 @@ endpoints:
     secret: gitlab-token-1
     api_url: "@URL@/api/v4"
     api_token: glpat-files-token
+  gitea:
+    replay_window: 0
+    forge: gitea
+    secret: gitea-secret
+    api_url: "@URL@/api/v1"
+    api_token: gitea-files-token
+  bitbucket:
+    replay_window: 0
+    forge: bitbucket
+    secret: bitbucket-secret
+    api_url: "@URL@"
+    api_token: bitbucket-files-token
 hooks:
+  bitbucket-docs:
+    endpoint: bitbucket
+    on: {pull_request: {paths: ["docs/**"]}}
+    run: ["echo", "{{ hookd.changed_files | length }} files"]
+  gitea-docs:
+    endpoint: gitea
+    on: {pull_request: {paths: ["docs/**"]}}
+    run: ["echo", "{{ hookd.changed_files | length }} files"]
+  gitea-src:
+    endpoint: gitea
+    on: {pull_request: {paths: ["src/**"]}}
+    run: "true"
   pr-docs:
     endpoint: gh
     on: {pull_request: {paths: ["docs/**"]}}
@@ -194,3 +222,68 @@ def test_a_diff_at_the_forges_cap_is_too_large_and_the_hook_runs(
     ) in log(server, jobs["pr-src"])
     # Too large is an answer too: kept with the delivery, asked for once (30 pages of 100).
     assert api.count(r"/repos/octo/site/pulls/10/files") == 30
+
+
+def gitea_pull_request(number: int) -> deliveries.Outgoing:
+    """A Gitea pull_request delivery, signed as Gitea signs (hex HMAC-SHA256 of the body in
+    `X-Gitea-Signature`)."""
+    payload = {
+        "action": "opened",
+        "number": number,
+        "pull_request": {"number": number, "base": {"ref": "main"}, "head": {"sha": "b" * 40}},
+        "repository": {"full_name": "octo/site", "name": "site"},
+    }
+    body = deliveries.encode(payload)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Gitea-Event": "pull_request",
+        "X-Gitea-Delivery": str(uuid.uuid4()),
+        "X-Gitea-Signature": hmac.new(b"gitea-secret", body, hashlib.sha256).hexdigest(),
+    }
+    return deliveries.Outgoing("/hooks/gitea", body, headers)
+
+
+def test_a_gitea_pull_requests_paths_are_decided_on_the_files_its_api_lists(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    # Two pages of Gitea's 50, the docs file on the second.
+    api.gitea_pulls[("octo/site", 3)] = [f"lib/m{n:02}.go" for n in range(60)] + ["docs/a.md"]
+    response = deliveries.post(server, gitea_pull_request(3))
+    assert response.status_code == 202, response.text
+    jobs = by_hook(deliveries.wait_finished(server, response.json()["id"], count=2))
+    assert jobs["gitea-docs"]["status"] == "succeeded"
+    assert "61 files" in log(server, jobs["gitea-docs"])
+    assert jobs["gitea-src"]["status"] == "cancelled"
+    assert jobs["gitea-src"]["error"] == (
+        "on.pull_request.paths: no changed file matches [src/**] "
+        "(61 files from the pull request files API)"
+    )
+    assert api.count(r"^/api/v1/repos/octo/site/pulls/3/files") == 2
+
+
+def test_a_bitbucket_pull_requests_paths_are_decided_on_its_diffstat(
+    server: LiveServer, api: fake_files_api.FakeFilesApi
+) -> None:
+    # Two diffstat pages of 500, the docs file on the second.
+    api.bitbucket_pulls[("octo/site", 4)] = [f"lib/m{n:03}.py" for n in range(510)] + ["docs/b.md"]
+    payload = {
+        "pullrequest": {
+            "id": 4, "destination": {"branch": {"name": "main"}},
+            "source": {"branch": {"name": "feature"}, "commit": {"hash": "c" * 12}},
+        },
+        "repository": {"full_name": "octo/site", "name": "site"},
+    }  # fmt: skip
+    body = deliveries.encode(payload)
+    signature = hmac.new(b"bitbucket-secret", body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Event-Key": "pullrequest:created",
+        "X-Request-UUID": str(uuid.uuid4()),
+        "X-Hub-Signature": f"sha256={signature}",
+    }
+    response = deliveries.post(server, deliveries.Outgoing("/hooks/bitbucket", body, headers))
+    assert response.status_code == 202, response.text
+    (job,) = deliveries.wait_finished(server, response.json()["id"])
+    assert (job["hook"], job["status"]) == ("bitbucket-docs", "succeeded")
+    assert "511 files" in log(server, job)
+    assert api.count(r"^/2.0/repositories/octo/site/pullrequests/4/diffstat") == 2
