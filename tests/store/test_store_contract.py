@@ -537,11 +537,15 @@ async def test_an_accepted_delivery_keeps_the_configuration_that_decided_it(
     assert (await store.get_delivery(without.id)).record.config is None
     listed = {r.id: r.config for r in await store.list_deliveries(DeliveryQuery(limit=10))}
     assert listed == {recorded.id: "0123456789ab", without.id: None}
-    # A duplicate records none; pruning takes the delivery's with it.
+    # A duplicate's row keeps the configuration that decided it; pruning takes each
+    # delivery's with it.
     duplicate = await store.record_delivery(
         delivery, received_at=T0, remote_addr=None, trace=[], jobs=[], config="ffffffffffff"
     )
     assert duplicate.status == "duplicate" and duplicate.id == recorded.id
+    (row,) = await store.list_deliveries(DeliveryQuery(status="duplicate", limit=10))
+    assert (row.duplicate_of, row.config) == (recorded.id, "ffffffffffff")
+    assert (await store.get_delivery(row.id)).record.config == "ffffffffffff"
     assert await store.prune(T0 + timedelta(seconds=1)) == 2  # `without` has a queued job
     again = await store.record_delivery(
         make_delivery(), received_at=T0, remote_addr=None, trace=[], jobs=[], config="abc"

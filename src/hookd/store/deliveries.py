@@ -76,15 +76,24 @@ def first_with_body(endpoint: str, sha256: bytes, since: datetime) -> Steps[Reco
 
 
 def insert_duplicate(
-    delivery: Delivery, received_at: datetime, remote_addr: str | None, original: Recorded
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    original: Recorded,
+    config: str | None = None,
 ) -> Steps[Recorded]:
+    """Record a delivery whose forge id its endpoint accepted before, and which configuration
+    (`config`, its short hash) decided that; return the original."""
+    duplicate_id = new_id()
     yield count(
-        q.INSERT_DUPLICATE, id=new_id(), delivery=delivery.delivery_id,
+        q.INSERT_DUPLICATE, id=duplicate_id, delivery=delivery.delivery_id,
         endpoint=delivery.endpoint, forge=delivery.forge, event=delivery.event,
         forge_event=delivery.forge_event, action=delivery.action,
         repository=delivery.repository, at=received_at, remote_addr=remote_addr,
         size=len(delivery.body), content_type=delivery.content_type, duplicate_of=original.id,
     )  # fmt: skip
+    if config is not None:
+        yield count(q.INSERT_DELIVERY_CONFIG, id=duplicate_id, config=config)
     return original
 
 

@@ -57,7 +57,7 @@ async def insert_delivery(
         except psycopg.errors.UniqueViolation as exc:
             if guard is None or exc.diag.constraint_name != "body_digests_pkey":
                 raise
-        steps = _duplicate(delivery, received_at, remote_addr, guard)
+        steps = _duplicate(delivery, received_at, remote_addr, guard, config)
         duplicate = await run_postgres(connection, steps)
         if duplicate is not None:
             return duplicate
@@ -147,7 +147,7 @@ async def _insert_delivery(
                 for job in (jobs_to_make if accepted else ())
             ]
     if not accepted:
-        steps = _duplicate(delivery, received_at, remote_addr, guard)
+        steps = _duplicate(delivery, received_at, remote_addr, guard, values["config"])
         duplicate = await run_postgres(connection, steps)
         if duplicate is None:  # deleted between the two statements: try again later
             raise StoreError(f"delivery {delivery.delivery_id} conflicted with a vanished original")
@@ -175,15 +175,21 @@ async def _insert(
 
 
 def _duplicate(
-    delivery: Delivery, received_at: datetime, remote_addr: str | None, guard: ReplayGuard | None
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    guard: ReplayGuard | None,
+    config: str | None,
 ) -> Steps[Recorded | None]:
-    """The first delivery of `delivery`: with its forge id (a duplicate row is recorded),
-    or (with `guard`) its body under another id (nothing is); None when there is none (any
-    more)."""
+    """The first delivery of `delivery`: with its forge id (a duplicate row is recorded, with
+    the configuration that decided it), or (with `guard`) its body under another id (nothing
+    is); None when there is none (any more)."""
     original = yield from deliveries.first_with_id(delivery)
     if original is not None:
         return (
-            yield from deliveries.insert_duplicate(delivery, received_at, remote_addr, original)
+            yield from deliveries.insert_duplicate(
+                delivery, received_at, remote_addr, original, config
+            )
         )
     if guard is None:
         return None

@@ -301,11 +301,11 @@ ON CONFLICT DO NOTHING
     only=SQLITE,
 )
 
-# Which configuration decided it (0013), in the same transaction.
+# Which configuration decided it (0013), in the same transaction: on SQLite for an accepted
+# delivery (PostgreSQL's RECORD holds its own), on both for a duplicate's row.
 INSERT_DELIVERY_CONFIG = query(
     "insert_delivery_config",
     "INSERT INTO delivery_configs (delivery_id, config) VALUES (:id, :config)",
-    only=SQLITE,
 )
 
 # Sized by an UPDATE, not in the INSERT: with foreign keys on, SQLite builds an inserted

@@ -63,7 +63,7 @@ def insert_delivery(
             original = run_sqlite(connection, deliveries.first_with_id(delivery))
             if original is None:
                 return first
-            return _duplicate(connection, delivery, received_at, remote_addr, original)
+            return _duplicate(connection, delivery, received_at, remote_addr, original, config)
     recorded = _insert(
         connection, delivery, received_at, remote_addr, trace_json, jobs_to_make, replay_of,
         config,
@@ -173,7 +173,7 @@ def _insert(
         original = run_sqlite(connection, deliveries.first_with_id(delivery))
         if original is None:
             raise StoreError(f"delivery {delivery.delivery_id} conflicted with no original")
-        return _duplicate(connection, delivery, received_at, remote_addr, original)
+        return _duplicate(connection, delivery, received_at, remote_addr, original, config)
     if large and cursor.lastrowid is not None:
         _write_blob(connection, cursor.lastrowid, delivery.body)
     if config is not None:
@@ -193,8 +193,9 @@ def _duplicate(
     received_at: datetime,
     remote_addr: str | None,
     original: Recorded,
+    config: str | None,
 ) -> Recorded:
-    steps = deliveries.insert_duplicate(delivery, received_at, remote_addr, original)
+    steps = deliveries.insert_duplicate(delivery, received_at, remote_addr, original, config)
     return run_sqlite(connection, steps)
 
 
