@@ -6,7 +6,6 @@ opens the store reads the database from `--db`, else `HOOKD_DATABASE`, else the 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
 import socket
 import subprocess
@@ -19,16 +18,13 @@ import httpx
 import psycopg
 import pytest
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import hookd_here, run_hookd, start_server, write_config
 from hookd.core.delivery import Delivery
 from hookd.store import store_for
 from hookd.store.database_url import display_url, scrub
 from hookd.store.records import NewJob
 
-STORE_TESTS = Path(__file__).resolve().parent / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")  # the PostgreSQL server fixture, shared with tests/store
 postgres_fixture = pg.postgres_fixture
 postgres_url_fixture = pg.postgres_url_fixture
 

@@ -4,10 +4,7 @@ with two real `hookd serve` processes started together on one database."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import signal
-import sqlite3
-import sys
 import threading
 import time
 from collections import Counter
@@ -15,20 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from fake_hooks import GITHUB_TOKEN, FakeHooks
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import LiveServer, start_server, write_config
 from hookd.catch_up.run import catch_up
 from hookd.config import load_config
 from hookd.store import store_for
 from hookd.store.postgres import PostgresStore
 
-STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")  # the PostgreSQL server fixture, shared with tests/store
 postgres_fixture = pg.postgres_fixture
 postgres_url_fixture = pg.postgres_url_fixture
 
@@ -136,23 +129,7 @@ def test_both_backends_have_the_same_catch_up_tables(postgres_url: str, tmp_path
         await lite_store.close()
 
     asyncio.run(migrate())
-    with sqlite3.connect(tmp_path / "hookd.db") as lite:
-        sqlite_columns = {
-            table: [row[1] for row in lite.execute(f"PRAGMA table_info({table})")]
-            for table in tables
-        }
-    with psycopg.connect(postgres_url) as connection:
-        postgres_columns = {
-            table: [
-                row[0]
-                for row in connection.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-                    "ORDER BY ordinal_position",
-                    (table,),
-                )
-            ]
-            for table in tables
-        }
+    sqlite_columns, postgres_columns = pg.table_columns(tmp_path / "hookd.db", postgres_url, tables)
     assert postgres_columns == sqlite_columns
     assert sqlite_columns["catch_up_requests"][:5] == [
         "id",

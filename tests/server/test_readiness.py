@@ -8,11 +8,9 @@ not permitted that test is skipped, except in CI (`CI` set), where it fails."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,12 +22,9 @@ import deliveries
 import httpx
 import pytest
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import LiveServer, start_server, write_config
 
-STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")  # the PostgreSQL server fixture, shared with tests/store
 postgres_fixture = pg.postgres_fixture
 
 TOKEN = "readiness-test-token"

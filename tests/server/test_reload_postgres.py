@@ -3,10 +3,8 @@ copy of hookd.yaml; each reloads its own file and decides by its own configurati
 
 from __future__ import annotations
 
-import importlib
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +13,9 @@ import deliveries
 import pytest
 from test_scale_out import start_worker, wait_until
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import LiveServer, start_server, write_config
 
-STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")
 postgres_fixture = pg.postgres_fixture
 
 CONFIG = """

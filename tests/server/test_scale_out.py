@@ -8,7 +8,6 @@ each test looks only at the deliveries it sent."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import signal
 import subprocess
@@ -27,12 +26,9 @@ import httpx
 import psycopg
 import pytest
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import LiveServer, start_server, write_config
 
-STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")  # the PostgreSQL server fixture, shared with tests/store
 postgres_fixture = pg.postgres_fixture
 
 LEASE_SECONDS = 2

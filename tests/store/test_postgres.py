@@ -6,7 +6,6 @@ body leaves no large object behind."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 import uuid
 from dataclasses import replace
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pg import Cluster, free_port, postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 from test_store_contract import make_delivery, record
 
 from hookd.errors import StoreError
@@ -22,6 +20,13 @@ from hookd.store import store_for
 from hookd.store.migrations import migrations
 from hookd.store.postgres_url import display_url, parse_url
 from hookd.store.records import NewJob
+from pg import (  # noqa: F401 - fixtures
+    Cluster,
+    free_port,
+    postgres_fixture,
+    postgres_url_fixture,
+    table_columns,
+)
 
 pytestmark = pytest.mark.anyio
 TABLES = ("deliveries", "jobs", "job_logs")
@@ -46,23 +51,7 @@ async def test_both_backends_create_the_same_tables_and_columns(
     lite = store_for(f"sqlite:///{tmp_path / 'hookd.db'}")
     await lite.open()
     await lite.close()
-    with sqlite3.connect(tmp_path / "hookd.db") as connection:
-        sqlite_columns = {
-            table: [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
-            for table in TABLES
-        }
-    with psycopg.connect(postgres_url) as connection:
-        postgres_columns = {
-            table: [
-                row[0]
-                for row in connection.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-                    "ORDER BY ordinal_position",
-                    (table,),
-                )
-            ]
-            for table in TABLES
-        }
+    sqlite_columns, postgres_columns = table_columns(tmp_path / "hookd.db", postgres_url, TABLES)
     assert postgres_columns == sqlite_columns
 
 

@@ -9,10 +9,8 @@ never hold back another's requests."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import re
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +20,9 @@ import pytest
 import weblive
 from weblive import TOKEN
 
+import pg  # the PostgreSQL server fixture, shared by every test folder
 from conftest import LiveServer, run_hookd, start_server, write_config
 
-STORE_TESTS = Path(__file__).resolve().parents[1] / "store"
-if str(STORE_TESTS) not in sys.path:
-    sys.path.insert(0, str(STORE_TESTS))
-pg = importlib.import_module("pg")  # the PostgreSQL server fixture, shared with tests/store
 postgres_fixture = pg.postgres_fixture
 postgres_url_fixture = pg.postgres_url_fixture
 

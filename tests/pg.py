@@ -7,9 +7,10 @@ once, and each test gets its own database cloned from it (`CREATE DATABASE ... T
 Outside CI (`CI` unset) a machine without PostgreSQL skips these tests with the reason; in
 CI it fails them, so they can never silently not run.
 
-Test modules import the fixtures (`from pg import postgres_fixture, postgres_url_fixture`)
-rather than a conftest.py here, which would shadow tests/conftest.py for `from conftest
-import ...` in folders collected later.
+Test modules in every folder import the fixtures (`from pg import postgres_fixture,
+postgres_url_fixture`, or `import pg`): this module sits beside tests/conftest.py, whose
+folder is on the import path. A conftest.py of its own would shadow tests/conftest.py for
+`from conftest import ...` in folders collected later.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -189,3 +191,29 @@ def postgres_fixture() -> Iterator[Cluster]:
 def postgres_url_fixture(postgres: Cluster) -> str:
     """The URL of a database of this test's own, with hookd's schema."""
     return postgres.new_database()
+
+
+def table_columns(
+    sqlite_file: Path, postgres_url: str, tables: Sequence[str]
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Each of `tables`' columns, in order: in a SQLite file hookd's store has migrated, and
+    in the PostgreSQL database at `postgres_url`."""
+    with sqlite3.connect(sqlite_file) as lite:
+        sqlite_columns = {
+            table: [row[1] for row in lite.execute(f"PRAGMA table_info({table})")]
+            for table in tables
+        }
+    lite.close()
+    with psycopg.connect(postgres_url) as connection:
+        postgres_columns = {
+            table: [
+                row[0]
+                for row in connection.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "ORDER BY ordinal_position",
+                    (table,),
+                )
+            ]
+            for table in tables
+        }
+    return sqlite_columns, postgres_columns
