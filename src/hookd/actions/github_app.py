@@ -22,6 +22,7 @@ import jwt
 
 from hookd.actions.base import failure
 from hookd.actions.forge_api import Api, ForgeError, StepError
+from hookd.config.model import EndpointSettings
 from hookd.config.steps import read_app_key
 
 JWT_BACKDATE = 60
@@ -50,6 +51,21 @@ def installation_id(payload: Mapping[str, Any]) -> int:
             "whose webhook sent the delivery"
         )
     return found
+
+
+async def endpoint_token(
+    api: Api, endpoint: EndpointSettings, payload: Mapping[str, Any], folder: Path
+) -> str | None:
+    """The token an endpoint's requests to `api` carry: its `api_token`, else its GitHub
+    App's installation token for the delivery's installation (`private_key_file` relative to
+    `folder`, the configuration's); None when it has neither. Raises StepError or ForgeError
+    when the App's token cannot be had."""
+    if endpoint.api_token is not None:
+        return endpoint.api_token.get_secret_value()
+    if endpoint.app_id is None or endpoint.private_key_file is None:
+        return None
+    key_file = folder / endpoint.private_key_file
+    return await TOKENS.token(api, endpoint.app_id, key_file, installation_id(payload))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from hookd.actions.forge_api import (
     segment,
     whole_number,
 )
-from hookd.actions.github_app import TOKENS, installation_id
+from hookd.actions.github_app import endpoint_token
 from hookd.config.actions import GithubSteps
 from hookd.config.model import EndpointSettings
 from hookd.config.steps import (
@@ -75,13 +75,8 @@ async def run_github(job: JobContext, settings: GithubSteps) -> ActionResult:
 async def _authorised(
     api: Api, endpoint: EndpointSettings, delivery: Delivery, folder: Path
 ) -> Api:
-    if endpoint.api_token is not None:
-        token = endpoint.api_token.get_secret_value()
-    elif endpoint.app_id is not None and endpoint.private_key_file is not None:
-        key_file = folder / endpoint.private_key_file
-        installation = installation_id(delivery.payload)
-        token = await TOKENS.token(api, endpoint.app_id, key_file, installation)
-    else:
+    token = await endpoint_token(api, endpoint, delivery.payload, folder)
+    if token is None:
         raise StepError(f"endpoint {delivery.endpoint!r} has no api_token or GitHub App")
     return replace(api, auth={"Authorization": f"Bearer {token}"})
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 from hookd.actions.base import ActionResult, failure
 from hookd.actions.forge_api import Api, ForgeError, StepError
-from hookd.actions.github_app import TOKENS, installation_id
+from hookd.actions.github_app import endpoint_token
 from hookd.changed_files.apis import FILE_APIS
 from hookd.changed_files.fetch import Fetched, fetch
 from hookd.config import Config
+from hookd.config.model import EndpointSettings
 from hookd.core.delivery import Delivery
 from hookd.core.rules import PendingPaths, decide_paths, undetermined
 from hookd.core.vocabulary import JobStatus
@@ -112,15 +113,11 @@ async def ask(config: Config, delivery: Delivery) -> Fetched:
         return Fetched(
             None, listing.source, f"endpoint {delivery.endpoint!r} has no api_url", lasting=False
         )
-    token = endpoint.api_token.get_secret_value() if endpoint.api_token is not None else None
-    if token is None and endpoint.app_id is not None and endpoint.private_key_file is not None:
-        try:
-            token = await _app_token(
-                base, endpoint.app_id, config.path.parent / endpoint.private_key_file, delivery
-            )
-        except (StepError, ForgeError) as exc:
-            why = f"the GitHub App's installation token: {exc}"
-            return Fetched(None, listing.source, why, lasting=False)
+    try:
+        token = await _token(base, endpoint, config.path.parent, delivery)
+    except (StepError, ForgeError) as exc:
+        why = f"the GitHub App's installation token: {exc}"
+        return Fetched(None, listing.source, why, lasting=False)
     if token is None:
         return Fetched(
             None, listing.source, f"endpoint {delivery.endpoint!r} has no api_token", lasting=False
@@ -128,12 +125,14 @@ async def ask(config: Config, delivery: Delivery) -> Fetched:
     return await fetch(base, api.headers(token), listing)
 
 
-async def _app_token(base: str, app_id: int, key_file: Path, delivery: Delivery) -> str:
-    """An installation token of the GitHub App for the delivery's installation."""
+async def _token(
+    base: str, endpoint: EndpointSettings, folder: Path, delivery: Delivery
+) -> str | None:
+    """The endpoint's token for its forge's API at `base` (`endpoint_token`), asking GitHub
+    for its App's installation token, if need be, with nothing written to a job's log."""
 
     async def quiet(chunk: bytes) -> None:
         return None
 
     async with forge_client(GITHUB_HEADERS) as client:
-        api = Api(client, base, quiet)
-        return await TOKENS.token(api, app_id, key_file, installation_id(delivery.payload))
+        return await endpoint_token(Api(client, base, quiet), endpoint, delivery.payload, folder)
