@@ -23,12 +23,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import free_port, hookd, run_wrk, workdir
 from scenarios import hookd_config, push_body, wrk_script
 
+from hookd.core.procstat import stat_fields
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """The process's user and system CPU time (proc(5): utime and stime, fields 14 and 15)."""
+    fields = stat_fields(Path(f"/proc/{pid}/stat").read_text())
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 def written_bytes(pid: int) -> int:

@@ -85,9 +85,9 @@ def files_knowledge(config: Config, delivery: Delivery) -> ChangedFiles:
         forge = _forge_label(delivery.forge)
         return ChangedFiles(None, unknown_because=f"{unlisted} and hookd cannot ask {forge}'s API")
     endpoint = config.endpoints.get(delivery.endpoint)
-    missing = _missing_credentials(
-        endpoint, app_auth=_app_auth(delivery.forge), needs_url=api.default_url is None
-    )
+    # Every forge FILE_APIS holds has a profile.
+    app_auth = profile(delivery.forge).app_auth
+    missing = _missing_credentials(endpoint, app_auth=app_auth, needs_url=api.default_url is None)
     if missing is not None:
         why = f"{unlisted} and endpoint {delivery.endpoint!r} has no {missing}"
         return ChangedFiles(None, unknown_because=why)
@@ -99,13 +99,6 @@ def _forge_label(forge: str) -> str:
         return profile(forge).label
     except LookupError:
         return forge
-
-
-def _app_auth(forge: str) -> bool:
-    try:
-        return profile(forge).app_auth
-    except LookupError:
-        return False
 
 
 def _missing_credentials(
