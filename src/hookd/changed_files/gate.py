@@ -46,8 +46,12 @@ class Gate:
     files: tuple[str, ...] | None
 
 
-async def known_files(store: Store, job: JobRecord) -> tuple[str, ...] | None:
-    """The changed files kept for the job's delivery, if an API listed them."""
+async def known_files(store: Store, job: JobRecord, delivery: Delivery) -> tuple[str, ...] | None:
+    """The changed files kept for the job's delivery, if an API listed them. Files are only
+    ever fetched for a payload that does not list them all: for one that does, the store is
+    not asked."""
+    if delivery.facts.listed_files(delivery.event, delivery.payload) is not None:
+        return None
     kept = await store.kept_files(job.delivery_id, job.ref or "")
     return None if kept is None else kept.files
 

@@ -196,7 +196,7 @@ async def _attempt(
             return gate.stop
         changed = gate.files
     else:
-        changed = await known_files(store, job)
+        changed = await known_files(store, job, delivery)
     context = JobContext(
         job_id=job.id, hook=job.hook, attempt=job.attempts, delivery=delivery,
         payload_bytes=carried, context=delivery_context(delivery, job.hook, changed),
