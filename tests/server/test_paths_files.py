@@ -6,10 +6,12 @@ files cannot be determined; `hookd.changed_files` in a `run:` template."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import deliveries
@@ -17,6 +19,9 @@ import fake_files_api
 import pytest
 
 from conftest import LiveServer, start_server, write_config
+from hookd.changed_files.apis import FILE_APIS
+from hookd.changed_files.fetch import MAX_ANSWER_BYTES, MAX_NAME_BYTES, MAX_PAGES, fetch
+from hookd.core.delivery import Delivery
 
 CONFIG = """
 server:
@@ -287,3 +292,43 @@ def test_a_bitbucket_pull_requests_paths_are_decided_on_its_diffstat(
     assert (job["hook"], job["status"]) == ("bitbucket-docs", "succeeded")
     assert "511 files" in log(server, job)
     assert api.count(r"^/2.0/repositories/octo/site/pullrequests/4/diffstat") == 2
+
+
+@pytest.mark.parametrize(
+    ("number", "name", "reason"),
+    [
+        # One answer past MAX_ANSWER_BYTES, read no further than that.
+        (11, "docs/" + "a" * (9 * 1024 * 1024), f"answered more than {MAX_ANSWER_BYTES} bytes"),
+        (12, "docs/" + "b" * MAX_NAME_BYTES, f"a file name longer than {MAX_NAME_BYTES} bytes"),
+    ],
+)
+def test_an_answer_past_the_fetchs_bounds_is_undetermined_and_the_server_keeps_serving(
+    server: LiveServer, api: fake_files_api.FakeFilesApi, number: int, name: str, reason: str
+) -> None:
+    api.pulls[("octo/site", number)] = [name]
+    answer = deliveries.send(server, "pull_request", pull_request(number), path="/hooks/gh")
+    jobs = by_hook(deliveries.wait_finished(server, answer["id"], count=2))
+    assert {job["status"] for job in jobs.values()} == {"succeeded"}
+    written = log(server, jobs["pr-src"])
+    assert reason in written and RULE in written
+    assert deliveries.client().get(server.url + "/healthz").status_code == 200
+
+
+def test_a_listing_past_the_page_bound_is_too_large(api: fake_files_api.FakeFilesApi) -> None:
+    api.pulls[("octo/site", 13)] = [f"lib/p{n:02}.py" for n in range(MAX_PAGES + 1)]
+    payload = pull_request(13)
+    delivery = Delivery(
+        endpoint="gh", forge="github", event="pull_request", forge_event="pull_request",
+        action="opened", delivery_id="d-13", content_type="application/json", headers=(),
+        body=b"{}", payload=payload,
+    )  # fmt: skip
+    listing = FILE_APIS["github"].listing(delivery)
+    assert not isinstance(listing, str)
+    one_a_page = replace(listing, params={"per_page": "1"})
+    headers = FILE_APIS["github"].headers(fake_files_api.GITHUB_TOKEN)
+    fetched = asyncio.run(fetch(api.url, headers, one_a_page))
+    assert fetched.files is None
+    assert fetched.reason == (
+        f"the diff is too large: GitHub's pull request files API lists more than {MAX_PAGES} pages"
+    )
+    assert api.count(r"/repos/octo/site/pulls/13/files") == MAX_PAGES

@@ -1,8 +1,10 @@
 """Ask a forge's API for a delivery's changed files (`fetch`), within bounds: at most
-`MAX_PAGES` pages of at most `MAX_ANSWER_BYTES` each, `REQUEST_TIMEOUT` per request and
-`TOTAL_TIMEOUT` in all; redirects are not followed (forge_rest), and the token is only ever
-in the request's headers, never in a message. A listing that reaches its forge's cap is
-too large: `Fetched.files` is None and `reason` says so, as it does for any failure."""
+`MAX_PAGES` pages of at most `MAX_ANSWER_BYTES` each, file names of at most `MAX_NAME_BYTES`
+(with the forge's cap on the number of files, what is kept with the delivery stays small),
+`REQUEST_TIMEOUT` per request and `TOTAL_TIMEOUT` in all; redirects are not followed
+(forge_rest), and the token is only ever in the request's headers, never in a message. A
+listing that reaches its forge's cap is too large: `Fetched.files` is None and `reason` says
+so, as it does for any failure."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from hookd.forge_rest import MESSAGE_CAP, forge_client
 
 MAX_PAGES = 40
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
+MAX_NAME_BYTES = 4096  # Linux's PATH_MAX: no repository holds a longer path
 REQUEST_TIMEOUT = 20.0
 TOTAL_TIMEOUT = 60.0
 
@@ -61,7 +64,7 @@ async def _pages(base: str, headers: Mapping[str, str], listing: Listing) -> Fet
                 raise _Failed(f"{listing.source} answered something other than a list of files")
             for entry in items:
                 if isinstance(entry, Mapping):
-                    files.update((name, None) for name in listing.names(entry))
+                    files.update((_bounded(name, listing), None) for name in listing.names(entry))
             if listing.too_large(data) or len(items) >= listing.cap or len(files) >= listing.cap:
                 return _too_large(listing)
             following = listing.next_page(response, data, int(params.get("page", page)))
@@ -69,6 +72,12 @@ async def _pages(base: str, headers: Mapping[str, str], listing: Listing) -> Fet
                 return Fetched(tuple(files), listing.source)
             params = {**params, **following}
     return _too_large(listing, f"more than {MAX_PAGES} pages")
+
+
+def _bounded(name: str, listing: Listing) -> str:
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        raise _Failed(f"{listing.source} listed a file name longer than {MAX_NAME_BYTES} bytes")
+    return name
 
 
 def _too_large(listing: Listing, why: str | None = None) -> Fetched:
