@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
-sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests" / "store")]
+sys.path[:0] = [str(BENCH), str(BENCH.parent / "tests")]
 
 import psycopg  # noqa: E402
 from harness import Server, free_port, hookd, median, run_wrk, workdir  # noqa: E402
-from pg import Cluster, find_binaries  # noqa: E402
 from scenarios import SECRET, push_body, wrk_script  # noqa: E402
+
+from pg import Cluster, find_binaries  # noqa: E402
 
 RESULTS = BENCH / "results"
 CONNECTIONS = 50

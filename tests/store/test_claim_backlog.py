@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pg import postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 from psycopg import AsyncConnection
 from test_store_contract import LEASE, T0, record
 
@@ -18,6 +17,7 @@ from hookd.store.postgres_connect import connect
 from hookd.store.postgres_url import parse_url
 from hookd.store.records import NewJob
 from hookd.store.steps import run_postgres, run_sqlite
+from pg import postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
 SMALL, LARGE = 10, 3000

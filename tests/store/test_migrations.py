@@ -13,13 +13,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from pg import Cluster, postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 from test_store_contract import make_delivery
 
 from hookd.core.vocabulary import JobStatus
 from hookd.store import store_for
 from hookd.store.migrations import migrations
 from hookd.store.records import JobOutcome, NewJob
+from pg import Cluster, postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
 OLD = Path(__file__).parent / "migrations_0008"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from pg import postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 
 from hookd.core.delivery import Delivery
 from hookd.errors import NotFound
@@ -34,6 +33,7 @@ from hookd.store.records import (
     RejectedRequest,
     ReplayGuard,
 )
+from pg import postgres_fixture, postgres_url_fixture  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
