@@ -20,10 +20,53 @@ log = logging.getLogger("hookd.delivery")
 K = TypeVar("K")
 
 
+class _SecondCache:
+    """A moment's text, built once per second and finished with its microseconds: a log
+    line is written for every delivery, and formatting the time whole cost a third of one
+    (14 of 44 µs)."""
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        self._render = render
+        self._second = -1
+        self._text = ""
+
+    def prefix(self, created: float) -> tuple[str, float]:
+        """The text of `created`'s whole second, and the fraction past it."""
+        second = int(created)
+        if second != self._second:
+            self._second, self._text = second, self._render(second)
+        return self._text, created - second
+
+
+class TextFormatter(logging.Formatter):
+    """`time level message`, the time in local time to the millisecond."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s")
+        self._seconds = _SecondCache(lambda second: time.strftime(_LOCAL, time.localtime(second)))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        text, _ = self._seconds.prefix(record.created)
+        return f"{text},{int(record.msecs):03d}"
+
+
+_LOCAL = "%Y-%m-%d %H:%M:%S"
+
+
 class JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._seconds = _SecondCache(
+            lambda second: datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        )
+
     def format(self, record: logging.LogRecord) -> str:
+        text, fraction = self._seconds.prefix(record.created)
+        micros = round(fraction * 1_000_000)
+        if micros >= 1_000_000:  # rounds up into the next second, as datetime's would
+            text, micros = datetime.fromtimestamp(record.created, UTC).isoformat()[:19], 0
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "time": f"{text}.{micros:06d}+00:00" if micros else f"{text}+00:00",
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -42,7 +85,7 @@ def configure_logging(log_format: str = "text", level: int = logging.INFO) -> No
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     # hookd's lines name no source file, thread or process: skip gathering them on every
     # record (the logging HOWTO's "Optimization" section; the stack walk alone cost a
     # third of the receive path).
