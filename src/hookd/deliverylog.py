@@ -79,9 +79,64 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line).decode()
 
 
+class TickHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler that writes the lines an event loop's callbacks log together, once
+    the loop has run them: one write for a batch of deliveries, not one each. Under load a
+    line's own write cost more than the rest of it (about 57 of a delivery's µs with 50 in
+    flight, measured by bench/receiver_in_process.py). Lines logged outside a running loop
+    (another thread, start-up, shutdown) are written at once, after any still held, so the
+    stream keeps the order they were logged in. A line waits at most until the loop's next
+    iteration."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+        # The loop that will write the held lines; another loop (this one stopped before
+        # its turn came) schedules its own write.
+        self._writer: asyncio.AbstractEventLoop | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:  # noqa: BLE001 - logging's own way: report, never raise
+            self.handleError(record)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._held.append(line)
+            self._write_held()
+            return
+        self._held.append(line)
+        if self._writer is not loop:
+            self._writer = loop
+            loop.call_soon(self._write_soon)
+
+    def _write_soon(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._writer = None
+            self._write_held()
+
+    def _write_held(self) -> None:
+        """Write the held lines (the caller holds the handler's lock)."""
+        if not self._held:
+            return
+        text, self._held = "".join(self._held), []
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or failing stream must not stop hookd
+            self.handleError(logging.makeLogRecord({"msg": text}))
+
+    def flush(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self._write_held()
+        super().flush()
+
+
 def configure_logging(log_format: str = "text", level: int = logging.INFO) -> None:
     """Send hookd's log to stderr in the chosen format, replacing earlier handlers."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = TickHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
