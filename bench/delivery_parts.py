@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scenarios import hookd_config, push_body, signature
+from scenarios import hookd_config, push_body, push_headers
 from unique_bodies import UniqueBodies
 
 from hookd.config import Config, load_config
@@ -46,18 +46,7 @@ def settle_heap() -> None:
 
 
 def headers(body: bytes, n: int) -> Headers:
-    return Headers(
-        [
-            ("host", "127.0.0.1:8080"),
-            ("user-agent", "GitHub-Hookshot/044aadd"),
-            ("content-type", "application/json"),
-            ("content-length", str(len(body))),
-            ("x-github-event", "push"),
-            ("x-github-delivery", f"0d3c8a3e-{n:08d}-11ef-8a9e-0242ac120002"),
-            ("x-github-hook-id", "292430182"),
-            ("x-hub-signature-256", signature(body)),
-        ]
-    )
+    return Headers(push_headers(body, n))
 
 
 def verified(config: Config, body: bytes, request: Headers) -> Delivery:

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,19 @@ def durable_ref_dir() -> Path:
             "(../shared/bench/durable_ref.py from the repository's root)"
         )
     return folder
+
+
+def lean_module(database: Path) -> types.ModuleType:
+    """The lean durable receiver's module, imported afresh on `database` (it opens its file
+    as it is imported), for the benchmarks that call it in process."""
+    os.environ["REF_DB"] = str(database)
+    sys.modules.pop("durable_ref", None)
+    sys.path.insert(0, str(durable_ref_dir()))
+    try:
+        import durable_ref
+    finally:
+        sys.path.remove(str(durable_ref_dir()))
+    return durable_ref
 
 
 def durable_ref(port: int, database: Path, cwd: Path) -> contextlib.AbstractContextManager[Server]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -37,41 +36,24 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import DURABLE_REF_SECRET, durable_ref_dir
-from scenarios import hookd_config, push_body, signature
+from harness import DURABLE_REF_SECRET, lean_module
+from scenarios import SECRET, hookd_config, push_body, push_headers
 from unique_bodies import UniqueBodies
 
 CONTENDERS = ("hookd", "hookd with the lean store", "lean")
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
-def scope(body: bytes, n: int, secret: str | None) -> dict[str, Any]:
-    signed = signature(body) if secret is None else signature(body, secret)
+def scope(body: bytes, n: int, secret: str) -> dict[str, Any]:
     return {
         "type": "http",
         "method": "POST",
         "path": "/hooks/github",
         "client": ("127.0.0.1", 50_000),
         "headers": [
-            (b"host", b"127.0.0.1:8080"),
-            (b"user-agent", b"GitHub-Hookshot/044aadd"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-github-event", b"push"),
-            (b"x-github-delivery", f"0d3c8a3e-{n:08d}-11ef-8a9e-0242ac120002".encode()),
-            (b"x-github-hook-id", b"292430182"),
-            (b"x-hub-signature-256", signed.encode()),
+            (name.encode(), value.encode()) for name, value in push_headers(body, n, secret)
         ],
     }
-
-
-def lean_app(folder: Path) -> Any:
-    """The lean receiver's module, on a database file of its own (opened as it is imported)."""
-    os.environ["REF_DB"] = str(folder / "lean.db")
-    sys.path.insert(0, str(durable_ref_dir()))
-    import durable_ref
-
-    return durable_ref
 
 
 async def hookd_app(folder: Path, lean_store: bool) -> App:
@@ -94,7 +76,7 @@ async def hookd_app(folder: Path, lean_store: bool) -> App:
     await store.open()
     receiver = Receiver(LiveConfig(config), store)
     if lean_store:
-        lean = lean_app(folder)
+        lean = lean_module(folder / "lean.db")
 
         class LeanStore:
             """Records as the lean receiver does: its row and its job row."""
@@ -119,12 +101,11 @@ async def hookd_app(folder: Path, lean_store: bool) -> App:
 
 async def measure(contender: str, requests: int, batch: int) -> float:
     folder = Path(tempfile.mkdtemp(prefix="hookd-in-process-"))
-    secret = DURABLE_REF_SECRET if contender == "lean" else None
-    app = (
-        lean_app(folder).app
-        if contender == "lean"
-        else await hookd_app(folder, "lean" in contender)
-    )
+    secret = DURABLE_REF_SECRET if contender == "lean" else SECRET
+    if contender == "lean":
+        app = lean_module(folder / "lean.db").app
+    else:
+        app = await hookd_app(folder, "lean" in contender)
     unique = UniqueBodies(push_body())
     bodies = [unique.next()[1] for _ in range(requests + 4 * batch)]
     answers: list[int] = []

@@ -57,6 +57,21 @@ def signature(body: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def push_headers(body: bytes, n: int, secret: str = SECRET) -> list[tuple[str, str]]:
+    """The headers GitHub sends with the push `body`, its delivery id made from `n`, signed
+    with `secret`: what the in-process benchmarks hand the receiver."""
+    return [
+        ("host", "127.0.0.1:8080"),
+        ("user-agent", "GitHub-Hookshot/044aadd"),
+        ("content-type", "application/json"),
+        ("content-length", str(len(body))),
+        ("x-github-event", "push"),
+        ("x-github-delivery", f"0d3c8a3e-{n:08d}-11ef-8a9e-0242ac120002"),
+        ("x-github-hook-id", "292430182"),
+        ("x-hub-signature-256", signature(body, secret)),
+    ]
+
+
 def hookd_config(folder: Path, hook: str) -> Path:
     config = folder / "hookd.yaml"
     config.write_text(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sqlite3
 import statistics
 import sys
@@ -27,21 +26,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import durable_ref_dir
-from scenarios import push_body
+from harness import lean_module
+from scenarios import push_body, push_headers
 
 from hookd.core.delivery import Delivery
 from hookd.store import checkpoints, store_for
 from hookd.store.records import NewJob
 
 BATCH = 50
-HEADERS = (
-    ("host", "127.0.0.1:8080"),
-    ("user-agent", "GitHub-Hookshot/044aadd"),
-    ("content-type", "application/json"),
-    ("x-github-event", "push"),
-    ("x-github-hook-id", "292430182"),
-)
 TRACE = [{"hook": "deploy", "matched": True, "reason": "on.push.branches: 'main' matches 'main'"}]
 LIST_INDEXES = (
     "deliveries_endpoint",
@@ -65,7 +57,7 @@ def deliveries(count: int) -> list[Delivery]:
             action=None,
             delivery_id=str(uuid.uuid4()),
             content_type="application/json",
-            headers=(*HEADERS, ("x-github-delivery", str(n))),
+            headers=tuple(push_headers(body + str(n).encode(), n)),
             body=body + str(n).encode(),
             payload={"ref": "refs/heads/main", "repository": {"full_name": "octo/site"}},
         )
@@ -116,12 +108,7 @@ async def hookd_record(made: list[Delivery], count: int, leave_out: str | None) 
 
 async def lean_record(made: list[Delivery], count: int) -> float:
     """The lean durable receiver's group commit (its own module, on a file of its own)."""
-    os.environ["REF_DB"] = str(Path(tempfile.mkdtemp(prefix="lean-store-parts-")) / "ref.db")
-    sys.modules.pop("durable_ref", None)
-    sys.path.insert(0, str(durable_ref_dir()))
-    import durable_ref  # opens REF_DB as it is imported
-
-    sys.path.pop(0)
+    durable_ref = lean_module(Path(tempfile.mkdtemp(prefix="lean-store-parts-")) / "ref.db")
 
     async def record(n: int) -> object:
         delivery = made[n]
