@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +31,7 @@ from httpx_sse import ServerSentEvent, connect_sse
 
 from conftest import SECRET, LiveServer, start_server, write_config
 from hookd.cli import main
+from local_http import LocalHttpServer
 
 DEADLINE = 20.0
 
@@ -219,7 +220,7 @@ class Call:
     body: Any
 
 
-class FakeGitHub:
+class FakeGitHub(LocalHttpServer):
     """A loopback HTTP server answering like GitHub's REST API for repository and
     organization webhooks (list with Link pagination, create, update, delete), for one
     token. Hooks live in `hooks`, keyed by `/repos/o/r` or `/orgs/o`; `calls` records every
@@ -233,18 +234,7 @@ class FakeGitHub:
         self.calls: list[Call] = []
         self.next_id = 100
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-
-    def __enter__(self) -> FakeGitHub:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(self._handler())
 
     def add(self, owner: str, url: str, events: list[str], active: bool = True) -> int:
         self.next_id += 1

@@ -9,12 +9,11 @@ import json
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -29,6 +28,7 @@ from hookd.cli import main
 from hookd.relay import RefusedError
 from hookd.relay.client import Forwarder, RelayChannel
 from hookd.relay.wire import Relayed
+from local_http import LocalHttpServer
 
 # Bytes a JSON parser and writer would not give back: an escaped `&`, non-ASCII text,
 # odd spacing and a number whose trailing zero a float would lose.
@@ -211,7 +211,7 @@ def test_forward_needs_a_token_for_a_relay_channel(
     assert "--token is required for a relay channel" in capsys.readouterr().err
 
 
-class Receiver:
+class Receiver(LocalHttpServer):
     """A loopback HTTP server answering `statuses` in turn; records what it received."""
 
     def __init__(self, statuses: list[int]) -> None:
@@ -230,18 +230,11 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/github"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
+        self.serve(Handler)
 
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+    @property
+    def url(self) -> str:
+        return f"{super().url}/hooks/github"
 
 
 @dataclass

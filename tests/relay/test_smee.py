@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -29,11 +29,12 @@ from hookd.relay.client import forwardable
 from hookd.relay.smee import SmeeChannel, is_smee_url, parse_smee
 from hookd.store import store_for
 from hookd.store.records import DeliveryDetail
+from local_http import LocalHttpServer
 
 CHANNEL = "Xy7kQ2pLm9aBcDeF"
 
 
-class FakeSmee:
+class FakeSmee(LocalHttpServer):
     """A loopback server speaking smee.io's protocol (probot/smee.io, lib/server.js).
 
     `GET /<channel>` streams server-sent events: `ready` with `{}`, a `ping`, then one
@@ -46,19 +47,15 @@ class FakeSmee:
     def __init__(self) -> None:
         self.subscribers: list[queue.Queue[str]] = []
         self.stopping = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{CHANNEL}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.serve(self._handler())
 
-    def __enter__(self) -> FakeSmee:
-        self._thread.start()
-        return self
+    @property
+    def url(self) -> str:
+        return f"{super().url}/{CHANNEL}"
 
-    def __exit__(self, *_exc: object) -> None:
-        self.stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()  # the event streams end, so the server can shut down
+        super().__exit__(*exc)
 
     def event(self, headers: Any, raw: bytes, query: str) -> str:
         content_type = headers.get("Content-Type", "").split(";")[0]
