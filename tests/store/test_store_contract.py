@@ -227,6 +227,60 @@ async def test_concurrent_receivers_accept_a_delivery_once(open_store: OpenStore
     assert len(await receivers[0].list_jobs(JobQuery())) == 1
 
 
+async def test_deliveries_recorded_at_once_are_decided_as_if_one_after_another(
+    store: Store,
+) -> None:
+    """A batch of 88 (SQLite inserts runs of them a statement per table): fresh deliveries,
+    with and without a configuration, a forge id seen before and one twice in the batch, a
+    body twice in the batch, a job in a concurrency group and a replay between them."""
+    seen = await record(store, make_delivery("seen-before"))
+    fresh = [make_delivery() for _ in range(80)]
+    twice = make_delivery("twice")
+    copy_one, copy_two = same_body("copy-1"), same_body("copy-2")
+    calls = [
+        *(record(store, delivery) for delivery in fresh[:40]),
+        record(store, make_delivery("seen-before")),
+        record(store, twice),
+        record(store, twice),
+        record(store, copy_one, guard=guarded(copy_one)),
+        record(store, copy_two, guard=guarded(copy_two)),
+        record(store, make_delivery(), grouped("site")),
+        record(store, make_delivery("seen-before"), replay_of=seen.id),
+        store.record_delivery(
+            make_delivery("configured"),
+            received_at=T0,
+            remote_addr=None,
+            trace=[],
+            jobs=[NewJob("a", 1), NewJob("b", 2)],
+            config="0123456789ab",
+        ),
+        *(record(store, delivery) for delivery in fresh[40:]),
+    ]
+    results = await asyncio.gather(*calls)
+    statuses = [result.status for result in results]
+    assert statuses[:40] + statuses[45:] == ["accepted"] * 83
+    assert (results[40].status, results[40].id) == ("duplicate", seen.id)
+    # Of two copies at once, either may come first (on PostgreSQL, they race).
+    for pair, same_body_too in ((results[41:43], False), (results[43:45], True)):
+        first, second = sorted(pair, key=lambda result: result.status)
+        assert (first.status, second.status, second.id) == ("accepted", "duplicate", first.id)
+        assert second.same_body is same_body_too
+    configured = results[47]
+    assert configured.hooks == ("a", "b") and len(configured.job_ids) == 2
+    assert (await store.get_delivery(configured.id)).record.config == "0123456789ab"
+    jobs = await store.list_jobs(JobQuery(limit=500))
+    accepted = [result for result in results if result.status == "accepted"]
+    assert len(jobs) == 1 + sum(len(result.job_ids) for result in accepted) == 1 + 86
+    assert {job.delivery_id for job in jobs} == {seen.id} | {result.id for result in accepted}
+    for delivery, result in zip(fresh, [*results[:40], *results[48:]], strict=True):
+        detail = await store.get_delivery(result.id)
+        assert (detail.body, detail.record.delivery) == (delivery.body, delivery.delivery_id)
+        assert detail.record.jobs == result.job_ids
+    duplicates = await store.list_deliveries(DeliveryQuery(status="duplicate", limit=10))
+    twice_first = next(result for result in results[41:43] if result.status == "accepted")
+    assert sorted(row.duplicate_of or "" for row in duplicates) == sorted([seen.id, twice_first.id])
+
+
 async def test_rejection_is_recorded_without_a_body(store: Store) -> None:
     rejected = RejectedRequest(
         endpoint="github", path="/hooks/github", status=401, reason="bad signature",

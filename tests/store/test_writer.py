@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -206,6 +207,61 @@ async def test_one_failing_write_does_not_undo_the_others_in_its_batch(writer: W
     assert outcomes[0] == 1
     assert isinstance(outcomes[1], sqlite3.IntegrityError)
     assert await writer.run(rows) == [1]
+
+
+class Inserts:
+    """Operations inserting one value each, which `together` inserts in one statement."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int | None]] = []
+
+    def write(self, n: int | None) -> Callable[[sqlite3.Connection], int]:
+        def insert(connection: sqlite3.Connection) -> int:
+            return connection.execute("INSERT INTO t VALUES (?)", (n,)).rowcount
+
+        insert.n = n  # type: ignore[attr-defined]
+        return insert
+
+    def together(self, connection: sqlite3.Connection, inserts: list[Any]) -> list[int]:
+        values = [insert.n for insert in inserts]
+        self.calls.append(values)
+        marks = ", ".join("(?)" for _ in values)
+        connection.execute(f"INSERT INTO t VALUES {marks}", values)
+        return [1] * len(values)
+
+
+async def test_writes_that_go_together_run_in_one_call_in_their_place(writer: Writer) -> None:
+    """Runs of writes next to each other go together; another write between them runs
+    alone, in its place: it sees the rows of the writes before it and none after."""
+    inserts = Inserts()
+    seen: list[list[int]] = []
+
+    def look(connection: sqlite3.Connection) -> int:
+        seen.append(rows(connection))
+        return 0
+
+    calls = [
+        *(writer.run(inserts.write(n), together=inserts.together) for n in (1, 2, 3)),
+        writer.run(look),
+        *(writer.run(inserts.write(n), together=inserts.together) for n in (4, 5)),
+    ]
+    assert await asyncio.gather(*calls) == [1, 1, 1, 0, 1, 1]
+    assert inserts.calls == [[1, 2, 3], [4, 5]]
+    assert seen == [[1, 2, 3]]
+    assert await writer.run(rows) == [1, 2, 3, 4, 5]
+
+
+async def test_one_failing_write_of_those_together_fails_alone(writer: Writer) -> None:
+    """The batch is run again with each write alone, so only the failing one fails."""
+    inserts = Inserts()
+    outcomes = await asyncio.gather(
+        *(writer.run(inserts.write(n), together=inserts.together) for n in (1, None, 3)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == outcomes[2] == 1
+    assert isinstance(outcomes[1], sqlite3.IntegrityError)
+    assert inserts.calls == [[1, None, 3]]
+    assert await writer.run(rows) == [1, 3]
 
 
 async def test_a_locked_database_fails_the_batch_with_a_store_error(

@@ -9,9 +9,10 @@ handled here too: SQLite keeps moments as ISO 8601 text (`iso`), PostgreSQL as t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from hookd.store.records import iso
@@ -37,6 +38,34 @@ class Statement:
             if value.__class__ is datetime:
                 values[number] = iso(value)
         return values
+
+    def rows(self, count: int, returning: str = "") -> str:
+        """An INSERT's text for `count` rows in one statement (SQLite's `?N` renumbered
+        for each), with a RETURNING clause when given; bind it with `rows_args`."""
+        return _rows_text(self.text, len(self.names), count, returning)
+
+    def rows_args(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """The parameters of `rows(len(rows))`, row after row."""
+        return [value for params in rows for value in self.args(params)]
+
+
+_VALUES = re.compile(r"VALUES\s*(\([^()]*\))", re.IGNORECASE)
+_NUMBERED = re.compile(r"\?(\d+)")
+
+
+@cache
+def _rows_text(text: str, width: int, count: int, returning: str) -> str:
+    values = _VALUES.search(text)
+    if values is None or width == 0:
+        raise ValueError(f"not a one-row INSERT with numbered parameters: {text!r}")
+    row = values.group(1)
+    tuples = ", ".join(_renumbered(row, n * width) for n in range(count))
+    rows = f"{text[: values.start(1)]}{tuples}{text[values.end(1) :]}".rstrip()
+    return f"{rows} RETURNING {returning}" if returning else rows
+
+
+def _renumbered(row: str, by: int) -> str:
+    return _NUMBERED.sub(lambda number: f"?{int(number.group(1)) + by}", row)
 
 
 @dataclass(frozen=True, slots=True)

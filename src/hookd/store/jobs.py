@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -136,13 +137,18 @@ def insert_job(delivery_id: str, job: NewJob, at: datetime | str) -> Steps[str]:
         yield count(q.REPLACE_IN_GROUP, at=at, id=job_id, group=group)
         if job.cancel_in_progress:
             yield count(q.STOP_IN_GROUP, group=group)
-    yield count(
-        q.INSERT_JOB, id=job_id, delivery_id=delivery_id, hook=job.hook, status=job.status,
-        max_attempts=job.max_attempts, error=job.error, group=group, at=at,
-        finished=at if job.status != JobStatus.QUEUED else None, ref=job.ref,
-        paths_filter=job.paths_filter,
-    )  # fmt: skip
+    yield count(q.INSERT_JOB, **job_values(job_id, delivery_id, job, at))
     return job_id
+
+
+def job_values(job_id: str, delivery_id: str, job: NewJob, at: datetime | str) -> dict[str, Any]:
+    """The parameters of a new job's row (`INSERT_JOB`)."""
+    return {
+        "id": job_id, "delivery_id": delivery_id, "hook": job.hook, "status": job.status,
+        "max_attempts": job.max_attempts, "error": job.error, "group": job.concurrency_group,
+        "at": at, "finished": at if job.status != JobStatus.QUEUED else None, "ref": job.ref,
+        "paths_filter": job.paths_filter,
+    }  # fmt: skip
 
 
 def append_log(job_id: str, chunk: bytes, cap: int) -> Steps[int]:

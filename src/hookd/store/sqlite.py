@@ -171,14 +171,12 @@ class SqliteStore:
         trace_json = orjson.dumps(list(trace)).decode()
         guarded = None if guard is None else sql.Guarded(guard, self._replay_index)
 
-        def operation(connection: sqlite3.Connection) -> Recorded:
-            return sql.insert_delivery(
-                connection, delivery, received_at, remote_addr, trace_json, jobs, replay_of,
-                guarded, config,
-            )  # fmt: skip
-
+        write = sql.DeliveryWrite(
+            delivery, received_at, remote_addr, trace_json, jobs, replay_of, guarded, config
+        )
+        slow = len(delivery.body) > sql.BLOB_PIECE
         try:
-            recorded = await self._write(operation, slow=len(delivery.body) > sql.BLOB_PIECE)
+            recorded = await self._writer.run(write, slow=slow, together=sql.insert_deliveries)
         except StoreError as exc:
             self._readiness.failed(str(exc))
             self._integrity.suspect(exc)

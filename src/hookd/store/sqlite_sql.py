@@ -16,7 +16,7 @@ from hookd.core.vocabulary import DeliveryStatus
 from hookd.errors import NotFound, StoreError
 from hookd.store import deliveries, jobs
 from hookd.store import queries as q
-from hookd.store.dialect import SQLITE
+from hookd.store.dialect import SQLITE, Statement
 from hookd.store.ids import new_id
 from hookd.store.records import (
     DeliveryDetail,
@@ -39,6 +39,7 @@ _INSERT_DELIVERY_CONFIG = q.INSERT_DELIVERY_CONFIG.statement(SQLITE)
 _APPEND_BODY_DIGEST = q.APPEND_BODY_DIGEST.statement(SQLITE)
 _BODY_DIGESTS_AFTER = q.BODY_DIGESTS_AFTER.statement(SQLITE)
 _DATA_VERSION = q.DATA_VERSION.statement(SQLITE)
+_INSERT_JOB = q.INSERT_JOB.statement(SQLITE)
 
 
 def insert_delivery(
@@ -80,6 +81,180 @@ def insert_delivery(
         assert cursor.lastrowid is not None
         guarded.index.add(delivery.endpoint, sha256, cursor.lastrowid, received_at.timestamp())
     return recorded
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryWrite:
+    """A delivery to record: a writer's operation (`insert_delivery`), which
+    `insert_deliveries` runs together with the others of its batch."""
+
+    delivery: Delivery
+    received_at: datetime
+    remote_addr: str | None
+    trace_json: str
+    jobs: Sequence[NewJob]
+    replay_of: str | None = None
+    guarded: Guarded | None = None
+    config: str | None = None
+
+    def __call__(self, connection: sqlite3.Connection) -> Recorded:
+        return insert_delivery(
+            connection, self.delivery, self.received_at, self.remote_addr, self.trace_json,
+            self.jobs, self.replay_of, self.guarded, self.config,
+        )  # fmt: skip
+
+
+ROWS_AT_ONCE = (64, 16, 4, 1)
+"""How many rows one statement of `insert_deliveries` inserts: a run of plain deliveries
+goes in statements of these sizes, largest first, so that a handful of texts stays in
+sqlite3's statement cache (a statement of 64 rows takes 1,344 parameters, far below
+SQLite's 32,766)."""
+
+
+def insert_deliveries(
+    connection: sqlite3.Connection, writes: Sequence[DeliveryWrite]
+) -> list[Recorded]:
+    """Record `writes` in order, as `insert_delivery` one after another would, with one
+    statement per table for many of them: each statement costs sqlite3 and SQLite a fixed
+    part, and its B-tree work releases the GIL once.
+
+    A delivery goes alone, after those before it, when it cannot simply be inserted: a
+    replay, a large body, a job in a concurrency group, a body or a forge id that a
+    delivery accepted before may hold (in the file, or earlier in this run). A forge id
+    that the file already holds is found by the insert itself, which skips that row: it is
+    then recorded as a duplicate."""
+    recorded: list[Recorded | None] = [None] * len(writes)
+    run: list[int] = []
+    ids: set[tuple[str, str]] = set()
+    bodies: set[tuple[str, bytes]] = set()
+    for number, write in enumerate(writes):
+        if not _plain(connection, write, ids, bodies):
+            _insert_run(connection, writes, run, recorded)
+            run, ids, bodies = [], set(), set()
+            recorded[number] = write(connection)
+            continue
+        run.append(number)
+        if write.delivery.delivery_id is not None:
+            ids.add((write.delivery.endpoint, write.delivery.delivery_id))
+        if write.guarded is not None:
+            bodies.add((write.delivery.endpoint, write.guarded.guard.sha256))
+    _insert_run(connection, writes, run, recorded)
+    return [done for done in recorded if done is not None]
+
+
+def _plain(
+    connection: sqlite3.Connection,
+    write: DeliveryWrite,
+    ids: set[tuple[str, str]],
+    bodies: set[tuple[str, bytes]],
+) -> bool:
+    """Whether `write` can join the run of deliveries inserted together."""
+    delivery = write.delivery
+    if write.replay_of is not None or len(delivery.body) > BLOB_PIECE:
+        return False
+    if any(job.concurrency_group is not None for job in write.jobs):
+        return False
+    if (delivery.endpoint, delivery.delivery_id) in ids:
+        return False
+    guarded = write.guarded
+    if guarded is None:
+        return True
+    if (delivery.endpoint, guarded.guard.sha256) in bodies:
+        return False
+    return _first_with_body(connection, delivery.endpoint, guarded, write.received_at) is None
+
+
+def _insert_run(
+    connection: sqlite3.Connection,
+    writes: Sequence[DeliveryWrite],
+    run: Sequence[int],
+    recorded: list[Recorded | None],
+) -> None:
+    """Insert the plain deliveries `run` numbers, their configurations, jobs and body
+    digests, a statement per table for up to the largest of ROWS_AT_ONCE; then record as
+    duplicates those whose forge id the file held."""
+    rows: list[dict[str, Any]] = []
+    jobs_rows: list[dict[str, Any]] = []
+    made: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {}
+    for number in run:
+        write = writes[number]
+        delivery_id = new_id()
+        received = iso(write.received_at)
+        hooks = tuple(job.hook for job in write.jobs)
+        values = deliveries.delivery_values(
+            delivery_id, write.delivery, received, write.remote_addr, write.trace_json, hooks
+        )
+        values["replay_of"] = None
+        rows.append(values)
+        job_ids = tuple(new_id() for _ in write.jobs)
+        jobs_rows.extend(
+            jobs.job_values(job_id, delivery_id, job, received)
+            for job_id, job in zip(job_ids, write.jobs, strict=True)
+        )
+        made[delivery_id] = (number, job_ids, hooks)
+    inserted = {row["id"] for row in _insert_rows(connection, _INSERT_DELIVERY, rows, "id")}
+    kept = [row for row in rows if row["id"] in inserted]
+    configs = [
+        {"id": row["id"], "config": writes[made[row["id"]][0]].config}
+        for row in kept
+        if writes[made[row["id"]][0]].config is not None
+    ]
+    _insert_rows(connection, _INSERT_DELIVERY_CONFIG, configs)
+    _insert_rows(
+        connection, _INSERT_JOB, [job for job in jobs_rows if job["delivery_id"] in inserted]
+    )
+    digests = []
+    for row in kept:
+        write = writes[made[row["id"]][0]]
+        if write.guarded is not None:
+            sha256 = write.guarded.guard.sha256
+            digests.append(
+                {"endpoint": row["endpoint"], "sha256": sha256, "delivery_id": row["id"],
+                 "at": row["at"]}
+            )  # fmt: skip
+    for appended in _insert_rows(connection, _APPEND_BODY_DIGEST, digests, "seq, delivery_id"):
+        write = writes[made[appended["delivery_id"]][0]]
+        assert write.guarded is not None
+        write.guarded.index.add(
+            write.delivery.endpoint,
+            write.guarded.guard.sha256,
+            appended["seq"],
+            write.received_at.timestamp(),
+        )
+    for delivery_id, (number, job_ids, hooks) in made.items():
+        write = writes[number]
+        if delivery_id in inserted:
+            recorded[number] = Recorded(
+                id=delivery_id, status=DeliveryStatus.ACCEPTED, job_ids=job_ids, hooks=hooks
+            )
+            continue
+        original = run_sqlite(connection, deliveries.first_with_id(write.delivery))
+        if original is None:
+            raise StoreError(f"delivery {write.delivery.delivery_id} conflicted with no original")
+        recorded[number] = _duplicate(
+            connection, write.delivery, write.received_at, write.remote_addr, original,
+            write.config,
+        )  # fmt: skip
+
+
+def _insert_rows(
+    connection: sqlite3.Connection,
+    statement: Statement,
+    rows: Sequence[Mapping[str, Any]],
+    returning: str = "",
+) -> list[Row]:
+    """Insert `rows` with `statement` (a one-row INSERT), many to a statement; the
+    `returning` columns of the rows inserted, in no particular order."""
+    returned: list[Row] = []
+    start = 0
+    while start < len(rows):
+        size = next(size for size in ROWS_AT_ONCE if size <= len(rows) - start)
+        chunk = rows[start : start + size]
+        cursor = connection.execute(statement.rows(size, returning), statement.rows_args(chunk))
+        if returning:
+            returned.extend(cursor.fetchall())
+        start += size
+    return returned
 
 
 @dataclass(frozen=True, slots=True)
