@@ -9,10 +9,11 @@ handled here too: SQLite keeps moments as ISO 8601 text (`iso`), PostgreSQL as t
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from hookd.store.records import iso
@@ -28,16 +29,25 @@ class Statement:
 
     text: str
     names: tuple[str, ...] = ()
+    _pick: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        # The parameters in order, picked in C (of one name, itemgetter picks no tuple).
+        pick = itemgetter(*self.names) if len(self.names) > 1 else None
+        object.__setattr__(self, "_pick", pick)
 
     def args(self, params: Mapping[str, Any]) -> Any:
         """`params` as the driver binds them: for SQLite in order, moments as ISO text."""
         if not self.names:
             return params
-        values = [params[name] for name in self.names]
-        for number, value in enumerate(values):
-            if value.__class__ is datetime:
-                values[number] = iso(value)
-        return values
+        return _moments_as_text(self._values(params))
+
+    def _values(self, params: Mapping[str, Any]) -> list[Any]:
+        if self._pick is None:
+            return [params[name] for name in self.names]
+        return list(self._pick(params))
 
     def rows(self, count: int, returning: str = "") -> str:
         """An INSERT's text for `count` rows in one statement (SQLite's `?N` renumbered
@@ -46,7 +56,16 @@ class Statement:
 
     def rows_args(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """The parameters of `rows(len(rows))`, row after row."""
-        return [value for params in rows for value in self.args(params)]
+        values = self._values
+        return _moments_as_text([value for params in rows for value in values(params)])
+
+
+def _moments_as_text(values: list[Any]) -> list[Any]:
+    if datetime in set(map(type, values)):
+        for number, value in enumerate(values):
+            if value.__class__ is datetime:
+                values[number] = iso(value)
+    return values
 
 
 _VALUES = re.compile(r"VALUES\s*(\([^()]*\))", re.IGNORECASE)
