@@ -24,7 +24,8 @@ at 200 deliveries a second with two workers, a claim took 4.5 ms at the median w
 batch waited for the disk under the write lock, 0.7 ms now.
 
 Checkpoints (copying the WAL back into the database file) run on a connection and thread of
-their own (see `hookd.store.checkpoints`, which also keeps the WAL bounded).
+their own (see `hookd.store.checkpoints`, which also keeps the WAL bounded), but for the
+short catch-up that lets the WAL start afresh: the writer runs it between two batches.
 
 Writes of one kind queued next to each other may go `together`: one call runs them all, as
 they would run one after another. The deliveries of a batch are inserted so, a statement
@@ -201,6 +202,8 @@ class Writer:
                     )
                     self._nudge = None
                     continue
+                if self._checkpoints.catch_up_wanted and not self._sync_in_flight():
+                    await self._on_thread(self._checkpoints.catch_up, self._connection)
                 await self._commit_batch()
         finally:
             self._committing = None
