@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import harness  # noqa: F401 - first: the hookd measured is this checkout's
 import httpx
 
 from hookd.store import sqlite_sql
