@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-SOURCE = Path(__file__).resolve().parent.parent / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "src"
 """The hookd every benchmark measures, in process and as `hookd serve`: this checkout's.
 Without this, a benchmark run from another worktree measured whichever checkout pip had
 installed (editable), and said nothing of it."""
@@ -32,8 +33,6 @@ sys.path.insert(0, str(SOURCE))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(SOURCE), *filter(None, [os.environ.get("PYTHONPATH")])]
 )
-
-ROOT = Path(__file__).resolve().parents[1]
 # The lean durable receiver's secret (fixed in its module).
 DURABLE_REF_SECRET = "s3cret"
 

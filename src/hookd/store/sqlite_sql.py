@@ -70,17 +70,40 @@ def insert_delivery(
         config,
     )  # fmt: skip
     if guarded is not None and recorded.status == DeliveryStatus.ACCEPTED:
-        sha256 = guarded.guard.sha256
-        digest = {
-            "endpoint": delivery.endpoint,
-            "sha256": sha256,
-            "delivery_id": recorded.id,
-            "at": iso(received_at),
-        }
+        digest = _digest(delivery, guarded, recorded.id, iso(received_at))
         cursor = connection.execute(_APPEND_BODY_DIGEST.text, _APPEND_BODY_DIGEST.args(digest))
         assert cursor.lastrowid is not None
-        guarded.index.add(delivery.endpoint, sha256, cursor.lastrowid, received_at.timestamp())
+        _remember_body(delivery, guarded, cursor.lastrowid, received_at)
     return recorded
+
+
+def _digest(delivery: Delivery, guarded: Guarded, delivery_id: str, at: str) -> dict[str, Any]:
+    """The parameters of an accepted delivery's body digest row (`APPEND_BODY_DIGEST`)."""
+    return {
+        "endpoint": delivery.endpoint,
+        "sha256": guarded.guard.sha256,
+        "delivery_id": delivery_id,
+        "at": at,
+    }
+
+
+def _remember_body(delivery: Delivery, guarded: Guarded, seq: int, at: datetime) -> None:
+    """Tell the replay index of the body digest row `seq` just appended."""
+    guarded.index.add(delivery.endpoint, guarded.guard.sha256, seq, at.timestamp())
+
+
+def _as_duplicate(
+    connection: sqlite3.Connection,
+    delivery: Delivery,
+    received_at: datetime,
+    remote_addr: str | None,
+    config: str | None,
+) -> Recorded:
+    """Record a delivery whose insert its forge id made skip: a duplicate of the first."""
+    original = run_sqlite(connection, deliveries.first_with_id(delivery))
+    if original is None:
+        raise StoreError(f"delivery {delivery.delivery_id} conflicted with no original")
+    return _duplicate(connection, delivery, received_at, remote_addr, original, config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +187,17 @@ def _plain(
     return _first_with_body(connection, delivery.endpoint, guarded, write.received_at) is None
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A delivery of a run, its row and its jobs' rows made, not yet inserted."""
+
+    number: int
+    write: DeliveryWrite
+    row: dict[str, Any]
+    job_rows: list[dict[str, Any]]
+    hooks: tuple[str, ...]
+
+
 def _insert_run(
     connection: sqlite3.Connection,
     writes: Sequence[DeliveryWrite],
@@ -173,68 +207,51 @@ def _insert_run(
     """Insert the plain deliveries `run` numbers, their configurations, jobs and body
     digests, a statement per table for up to the largest of ROWS_AT_ONCE; then record as
     duplicates those whose forge id the file held."""
-    rows: list[dict[str, Any]] = []
-    jobs_rows: list[dict[str, Any]] = []
-    made: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {}
-    for number in run:
-        write = writes[number]
-        delivery_id = new_id()
-        received = iso(write.received_at)
-        hooks = tuple(job.hook for job in write.jobs)
-        values = deliveries.delivery_values(
-            delivery_id, write.delivery, received, write.remote_addr, write.trace_json, hooks
-        )
-        values["replay_of"] = None
-        rows.append(values)
-        job_ids = tuple(new_id() for _ in write.jobs)
-        jobs_rows.extend(
-            jobs.job_values(job_id, delivery_id, job, received)
-            for job_id, job in zip(job_ids, write.jobs, strict=True)
-        )
-        made[delivery_id] = (number, job_ids, hooks)
+    planned = [_plan(number, writes[number]) for number in run]
+    rows = [one.row for one in planned]
     inserted = {row["id"] for row in _insert_rows(connection, _INSERT_DELIVERY, rows, "id")}
-    kept = [row for row in rows if row["id"] in inserted]
+    kept = [one for one in planned if one.row["id"] in inserted]
     configs = [
-        {"id": row["id"], "config": writes[made[row["id"]][0]].config}
-        for row in kept
-        if writes[made[row["id"]][0]].config is not None
+        {"id": one.row["id"], "config": one.write.config}
+        for one in kept
+        if one.write.config is not None
     ]
     _insert_rows(connection, _INSERT_DELIVERY_CONFIG, configs)
-    _insert_rows(
-        connection, _INSERT_JOB, [job for job in jobs_rows if job["delivery_id"] in inserted]
-    )
-    digests = []
-    for row in kept:
-        write = writes[made[row["id"]][0]]
-        if write.guarded is not None:
-            sha256 = write.guarded.guard.sha256
-            digests.append(
-                {"endpoint": row["endpoint"], "sha256": sha256, "delivery_id": row["id"],
-                 "at": row["at"]}
-            )  # fmt: skip
+    _insert_rows(connection, _INSERT_JOB, [job for one in kept for job in one.job_rows])
+    guarded: dict[str, tuple[_Planned, Guarded]] = {}
+    for one in kept:
+        if one.write.guarded is not None:
+            guarded[one.row["id"]] = (one, one.write.guarded)
+    digests = [
+        _digest(one.write.delivery, guard, delivery_id, one.row["at"])
+        for delivery_id, (one, guard) in guarded.items()
+    ]
     for appended in _insert_rows(connection, _APPEND_BODY_DIGEST, digests, "seq, delivery_id"):
-        write = writes[made[appended["delivery_id"]][0]]
-        assert write.guarded is not None
-        write.guarded.index.add(
-            write.delivery.endpoint,
-            write.guarded.guard.sha256,
-            appended["seq"],
-            write.received_at.timestamp(),
-        )
-    for delivery_id, (number, job_ids, hooks) in made.items():
-        write = writes[number]
-        if delivery_id in inserted:
-            recorded[number] = Recorded(
-                id=delivery_id, status=DeliveryStatus.ACCEPTED, job_ids=job_ids, hooks=hooks
+        one, guard = guarded[appended["delivery_id"]]
+        _remember_body(one.write.delivery, guard, appended["seq"], one.write.received_at)
+    for one in planned:
+        write = one.write
+        if one.row["id"] in inserted:
+            job_ids = tuple(job["id"] for job in one.job_rows)
+            status = DeliveryStatus.ACCEPTED
+            recorded[one.number] = Recorded(one.row["id"], status, job_ids, one.hooks)
+        else:
+            recorded[one.number] = _as_duplicate(
+                connection, write.delivery, write.received_at, write.remote_addr, write.config
             )
-            continue
-        original = run_sqlite(connection, deliveries.first_with_id(write.delivery))
-        if original is None:
-            raise StoreError(f"delivery {write.delivery.delivery_id} conflicted with no original")
-        recorded[number] = _duplicate(
-            connection, write.delivery, write.received_at, write.remote_addr, original,
-            write.config,
-        )  # fmt: skip
+
+
+def _plan(number: int, write: DeliveryWrite) -> _Planned:
+    """The rows of a plain delivery and its jobs, with their new ids."""
+    delivery_id = new_id()
+    received = iso(write.received_at)  # the delivery's, and its jobs' queued_at
+    hooks = tuple(job.hook for job in write.jobs)
+    row = deliveries.delivery_values(
+        delivery_id, write.delivery, received, write.remote_addr, write.trace_json, hooks
+    )
+    row["replay_of"] = None
+    job_rows = [jobs.job_values(new_id(), delivery_id, job, received) for job in write.jobs]
+    return _Planned(number, write, row, job_rows, hooks)
 
 
 def _insert_rows(
@@ -345,10 +362,7 @@ def _insert(
         values["body"] = None
     cursor = connection.execute(_INSERT_DELIVERY.text, _INSERT_DELIVERY.args(values))
     if cursor.rowcount == 0:
-        original = run_sqlite(connection, deliveries.first_with_id(delivery))
-        if original is None:
-            raise StoreError(f"delivery {delivery.delivery_id} conflicted with no original")
-        return _duplicate(connection, delivery, received_at, remote_addr, original, config)
+        return _as_duplicate(connection, delivery, received_at, remote_addr, config)
     if large and cursor.lastrowid is not None:
         _write_blob(connection, cursor.lastrowid, delivery.body)
     if config is not None:
