@@ -396,3 +396,14 @@ async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
         await writer.stop()
     assert peak < 12 * 1024 * 1024
     assert "PRAGMA wal_checkpoint(PASSIVE)" in statements  # the writer's catch-up
+
+
+def test_a_catch_up_that_fails_leaves_the_writer_to_go_on(tmp_path: Path) -> None:
+    """Run on the writer's own loop between batches, a failing catch-up must not raise:
+    the writer's next batch meets whatever is wrong with the database itself."""
+    connection = writer_module.connect_wal(tmp_path / "w.db", 1)
+    connection.close()  # any sqlite3 error will do: a closed connection raises one
+    rounds = checkpoints.Checkpoints(lambda: writer_module.connect_wal(tmp_path / "w.db", 1))
+    rounds.catch_up_wanted = True
+    rounds.catch_up(connection)
+    assert rounds.catch_up_wanted is False

@@ -123,7 +123,7 @@ class Checkpoints:
         self.catch_up_wanted = False
         try:
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.OperationalError as exc:  # a checkpoint under way: this one can wait
+        except sqlite3.Error as exc:  # the writer goes on: its next batch meets any real fault
             log.debug("the writer's catch-up checkpoint did not run: %s", exc)
 
     def _wal_size(self) -> int:
