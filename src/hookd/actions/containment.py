@@ -51,6 +51,13 @@ PROBED = 256
 # Where the processes are listed; a module setting so a test can take it away.
 PROC = "/proc"
 POLL_SECONDS = 0.05
+# A process caught in execve reads an empty environment for a moment, while the kernel
+# swaps its memory: it is looked at again this often, this many times, before it counts as
+# a stranger's.
+SETTLE_SECONDS = 0.005
+SETTLE_LOOKS = 20
+# Kernel threads are kthreadd's children (pid 2); their environment is always empty.
+KTHREADD = 2
 
 
 def proc_available() -> bool:
@@ -86,20 +93,23 @@ def read_stat(pid: int) -> ProcStat | None:
 
 
 def _read(path: str, limit: int = 1 << 20) -> bytes:
-    """Up to `limit` bytes of a /proc file ("" if it cannot be read), without Python's
-    buffered file objects, which cost more than the read."""
+    """Up to `limit` bytes of a /proc file ("" if it cannot be read)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        return _read_or_fail(path, limit)
     except OSError:
         return b""
+
+
+def _read_or_fail(path: str, limit: int = 1 << 20) -> bytes:
+    """Up to `limit` bytes of a /proc file, without Python's buffered file objects, which
+    cost more than the read; OSError if it cannot be read."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         chunks, size = [], 0
         while size < limit and (chunk := os.read(descriptor, min(limit - size, 65536))):
             chunks.append(chunk)
             size += len(chunk)
         return b"".join(chunks)
-    except OSError:
-        return b""
     finally:
         os.close(descriptor)
 
@@ -167,25 +177,44 @@ class Fence:
     whole: bool = True
     opened_at: float | None = None
 
-    def members(self) -> list[ProcStat]:
-        """The fence's processes that are alive now (not zombies), hookd excepted."""
+    async def members(self) -> list[ProcStat]:
+        """The fence's processes that are alive now (not zombies), hookd excepted.
+
+        A process that left the attempt's session and whose parent has exited is known by
+        its tag alone; caught in execve (a `setsid sleep`'s child, say), its environment
+        reads empty, as a stranger's may: it is looked at again after SETTLE_SECONDS, up to
+        SETTLE_LOOKS times, until none is left in doubt."""
+        for _ in range(SETTLE_LOOKS):
+            found, in_doubt = self._look()
+            if not in_doubt:
+                break
+            await asyncio.sleep(SETTLE_SECONDS)
+        return found
+
+    def _look(self) -> tuple[list[ProcStat], bool]:
+        """The fence's living processes, and whether a process that may be one read an
+        empty environment."""
         if not self.leaders:
-            return []
+            return [], False
         table = self._candidates()
         leaders = {(leader.pid, leader.started) for leader in self.leaders}
         if not self.whole:
-            return [entry for entry in table if (entry.pid, entry.started) in leaders]
+            return [entry for entry in table if (entry.pid, entry.started) in leaders], False
         sessions = _sessions(self.leaders, table)
-        found = {
-            entry.pid
-            for entry in table
-            if (entry.pid, entry.started) in leaders
-            or _in_session(entry, sessions)
-            or self._tagged(entry.pid)
-        }
+        found: set[int] = set()
+        unread: set[int] = set()
+        for entry in table:
+            if (entry.pid, entry.started) in leaders or _in_session(entry, sessions):
+                found.add(entry.pid)
+                continue
+            tagged = self._tagged(entry)
+            if tagged:
+                found.add(entry.pid)
+            elif tagged is None:
+                unread.add(entry.pid)
         while more := {e.pid for e in table if e.ppid in found and e.pid not in found}:
             found |= more
-        return [entry for entry in table if entry.pid in found]
+        return [entry for entry in table if entry.pid in found], bool(unread - found)
 
     def _candidates(self) -> list[ProcStat]:
         """The living processes started since the first leader; on the way, hookd's orphans
@@ -214,10 +243,19 @@ class Fence:
             return [pid for pid in _pids() if first <= pid <= newest]
         return [pid for pid in _pids() if pid >= first or pid <= newest]
 
-    def _tagged(self, pid: int) -> bool:
+    def _tagged(self, entry: ProcStat) -> bool | None:
+        """Whether the process carries one of the fence's tags; None when its environment
+        read empty and it is no kernel thread (it may be in execve: look again). Another
+        user's process, whose environment hookd may not read, carries none."""
         if not self.tags:
             return False
-        environment = b"\0" + _read(f"{PROC}/{pid}/environ")
+        try:
+            environment = _read_or_fail(f"{PROC}/{entry.pid}/environ")
+        except OSError:
+            return False
+        if not environment:
+            return None if entry.ppid != KTHREADD and entry.pid != KTHREADD else False
+        environment = b"\0" + environment
         return any(f"\0{TAG_VARIABLE}={tag}\0".encode() in environment for tag in self.tags)
 
 
@@ -248,19 +286,32 @@ async def end_fence(fence: Fence) -> list[Ended]:
     """TERM every process of the fence, KILL those left after KILL_GRACE, and again until
     none is left (a process may start others meanwhile); reap the ones that were hookd's
     orphans. Returns what was ended, in pid order."""
-    members = fence.members()
+    members = await fence.members()
     if not members:
         return []
-    ended = {entry.pid: Ended(entry.pid, command_line(entry.pid)) for entry in members}
+    ended = {entry.pid: await _ended(entry) for entry in members}
     await _signal_and_wait(members, signal.SIGTERM, KILL_GRACE)
     for _ in range(KILL_ROUNDS):
-        members = fence.members()
+        members = await fence.members()
         if not members:
             break
         for entry in members:
-            ended.setdefault(entry.pid, Ended(entry.pid, command_line(entry.pid)))
+            if entry.pid not in ended:
+                ended[entry.pid] = await _ended(entry)
         await _signal_and_wait(members, signal.SIGKILL, ROUND_WAIT)
     return sorted(ended.values(), key=lambda item: item.pid)
+
+
+async def _ended(entry: ProcStat) -> Ended:
+    """What the log names a process to be ended by: its command line, read again while it
+    reads empty and the process lives (caught in execve, as for its environment); its
+    name from /proc/PID/stat if it never shows."""
+    for _ in range(SETTLE_LOOKS):
+        command = command_line(entry.pid)
+        if command or not _alive(entry):
+            break
+        await asyncio.sleep(SETTLE_SECONDS)
+    return Ended(entry.pid, command or entry.name)
 
 
 async def _signal_and_wait(members: list[ProcStat], sig: signal.Signals, wait: float) -> None:
