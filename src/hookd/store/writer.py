@@ -29,9 +29,10 @@ short catch-up that lets the WAL start afresh: the writer runs it between two ba
 
 Writes of one kind queued next to each other may go `together`: one call runs them all, as
 they would run one after another. The deliveries of a batch are inserted so, a statement
-per table for many of them (`hookd.store.sqlite_sql.insert_deliveries`): each statement
-costs sqlite3 and SQLite a fixed part, and this took a delivery's part of the batch from
-about 200 to 136 µs (bench/receiver_in_process.py).
+per table for many of them (`hookd.store.sqlite_sql.insert_deliveries`; the deliveries'
+own rows, holding their bodies, a statement each): each statement costs sqlite3 and SQLite
+a fixed part, and this took a delivery's part of the batch from about 200 to 136 µs
+(bench/receiver_in_process.py).
 
 A batch runs its writes one after another without savepoints (a savepoint per write copied
 every page it touched into a journal, which doubled the cost of a delivery). If one raises,
