@@ -359,15 +359,18 @@ async def test_a_batch_failing_in_the_database_is_followed_by_an_emptied_wal(
     assert await writer.run(insert(2)) == 1
 
 
+@pytest.mark.parametrize("interval", [0.05, 0.0], ids=["rounds_apart", "rounds_back_to_back"])
 async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float
 ) -> None:
     """A passive checkpoint never finds all of a busy WAL copied, so the WAL would never
     start afresh; once over the limit, the writer itself copies the rest between two
-    batches, on its own connection."""
+    batches, on its own connection. Rounds back to back are what a busy machine makes of
+    rounds that take longer than their interval: the next must not begin before the
+    catch-up (beside it, the catch-up copied nothing and the WAL peaked at 10-16 MB)."""
     limit = 256 * 1024
     monkeypatch.setattr(checkpoints, "JOURNAL_SIZE_LIMIT", limit)
-    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.05)
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", interval)
     wal = tmp_path / "w.db-wal"
     writer = Writer(lambda: writer_module.connect_wal(tmp_path / "w.db", 5))
     await writer.start()
@@ -396,6 +399,27 @@ async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
         await writer.stop()
     assert peak < 12 * 1024 * 1024
     assert "PRAGMA wal_checkpoint(PASSIVE)" in statements  # the writer's catch-up
+
+
+async def test_a_passive_round_waits_for_the_catch_up_the_last_one_asked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", 0.0)
+    connection = writer_module.connect_wal(tmp_path / "w.db", 1)
+    rounds = checkpoints.Checkpoints(lambda: writer_module.connect_wal(tmp_path / "w.db", 1))
+    try:
+        rounds.catch_up_wanted = True
+        rounds.request("PASSIVE")
+        assert rounds._running is None
+        rounds.request("TRUNCATE")  # a failed batch's or a full disk's: not held back
+        assert rounds._running is not None
+        await rounds._running
+        rounds.catch_up(connection)
+        rounds.request("PASSIVE")
+        assert rounds._running is not None
+    finally:
+        await rounds.stop()
+        connection.close()
 
 
 def test_a_catch_up_that_fails_leaves_the_writer_to_go_on(tmp_path: Path) -> None:

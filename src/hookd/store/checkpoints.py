@@ -72,8 +72,14 @@ class Checkpoints:
 
     def request(self, mode: str) -> None:
         """Start a checkpoint in `mode` (PASSIVE or TRUNCATE) unless one runs or ran less
-        than CHECKPOINT_SECONDS ago."""
+        than CHECKPOINT_SECONDS ago. A passive one waits, too, for the writer's catch-up
+        that the last round asked for: run beside it, either finds the other holding the
+        checkpoint lock and copies nothing. When rounds took longer than CHECKPOINT_SECONDS
+        (a busy machine), each next round began as the last ended, the catch-up found it
+        running, and the WAL was never started afresh."""
         if self._running is not None or time.monotonic() - self._last < CHECKPOINT_SECONDS:
+            return
+        if mode == "PASSIVE" and self.catch_up_wanted:
             return
         self._last = time.monotonic()
         self._running = asyncio.get_running_loop().create_task(self._checkpoint(mode))
