@@ -367,7 +367,12 @@ async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
     start afresh; once over the limit, the writer itself copies the rest between two
     batches, on its own connection. Rounds back to back are what a busy machine makes of
     rounds that take longer than their interval: the next must not begin before the
-    catch-up (beside it, the catch-up copied nothing and the WAL peaked at 10-16 MB)."""
+    catch-up (beside it, the catch-up copied nothing and the WAL peaked at 10-16 MB of 24).
+
+    How far the WAL grows between two fresh starts is the write rate times a round's
+    length, which a machine's disk and load decide (5-13 MB here, 12.6 MB in CI): the test
+    asserts the fresh starts, which never come without the catch-up (the WAL then holds
+    all 48 MB), and a peak well below all that was written."""
     limit = 256 * 1024
     monkeypatch.setattr(checkpoints, "JOURNAL_SIZE_LIMIT", limit)
     monkeypatch.setattr(checkpoints, "CHECKPOINT_SECONDS", interval)
@@ -375,6 +380,7 @@ async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
     writer = Writer(lambda: writer_module.connect_wal(tmp_path / "w.db", 5))
     await writer.start()
     peak = 0
+    fresh_starts = 0
     statements: list[str] = []
     try:
         await writer.run(lambda c: c.execute("CREATE TABLE blobs (b BLOB)"))
@@ -387,17 +393,21 @@ async def test_under_steady_writes_the_wal_stays_near_the_journal_size_limit(
                 )
 
         async def watch() -> None:
-            nonlocal peak
+            nonlocal peak, fresh_starts
+            size = 0
             while True:
-                peak = max(peak, wal.stat().st_size if wal.exists() else 0)
+                (before, size) = (size, wal.stat().st_size if wal.exists() else 0)
+                fresh_starts += size < before  # truncated to the limit as it started afresh
+                peak = max(peak, size)
                 await asyncio.sleep(0.005)
 
         watching = asyncio.ensure_future(watch())
-        await asyncio.gather(*(steady() for _ in range(20)))  # 24 MB in all
+        await asyncio.gather(*(steady() for _ in range(40)))  # 48 MB in all
         watching.cancel()
     finally:
         await writer.stop()
-    assert peak < 12 * 1024 * 1024
+    assert fresh_starts >= 3
+    assert peak < 24 * 1024 * 1024
     assert "PRAGMA wal_checkpoint(PASSIVE)" in statements  # the writer's catch-up
 
 
