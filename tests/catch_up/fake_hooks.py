@@ -87,6 +87,15 @@ class FakeHooks(LocalHttpServer):
         with self._lock:
             self._limited, self._limited_hook = times, hook
 
+    def listings(self, hook: str) -> list[Seen]:
+        """The requests for `hook`'s list of deliveries (GitHub) or events (GitLab)."""
+        with self._lock:
+            return [
+                item
+                for item in self.seen
+                if item.method == "GET" and item.path in (f"{hook}/deliveries", f"{hook}/events")
+            ]
+
     def posts(self) -> list[Seen]:
         with self._lock:
             return [item for item in self.seen if item.method == "POST"]

@@ -89,11 +89,6 @@ def redeliveries(forge: FakeHooks) -> list[Seen]:
     return forge.posts()
 
 
-def listings(forge: FakeHooks, kind: str) -> list[Seen]:
-    suffix = "/deliveries" if kind == "github" else "/events"
-    return [s for s in forge.seen if s.method == "GET" and s.path == HOOKS[kind] + suffix]
-
-
 @pytest.mark.parametrize("kind", ["github", "gitlab"])
 def test_dry_run_prints_what_it_would_request_and_requests_nothing(
     kind: str, forge: FakeHooks, config: Path, capsys: pytest.CaptureFixture[str]
@@ -147,7 +142,7 @@ def test_three_pages_are_read_to_find_a_failure_on_the_last(
 
     assert ran.code == 0, ran.err
     assert f"requested {kind} {failed}" in ran.out
-    pages = listings(forge, kind)
+    pages = forge.listings(HOOKS[kind])
     assert len(pages) == 3
     marker = "cursor" if kind == "github" else "page"
     assert [marker in page.query for page in pages] == [False, True, True]
@@ -167,7 +162,7 @@ def test_a_rate_limited_answer_is_waited_out(
 
     assert time.monotonic() - started >= 1.0
     assert f"requested {kind} {failed}" in ran.out
-    assert len(listings(forge, kind)) == 2  # the limited one, then the one answered
+    assert len(forge.listings(HOOKS[kind])) == 2  # the limited one, then the one answered
     assert len(redeliveries(forge)) == 1
 
 
@@ -181,7 +176,7 @@ def test_a_hook_that_is_gone_is_no_longer_asked(
     with caplog.at_level(logging.WARNING, "hookd.catch_up"):
         hookd_here(capsys, "catch-up", "--config", str(config))
         hookd_here(capsys, "catch-up", "--config", str(config))
-    assert len(listings(forge, "github")) == 1
+    assert len(forge.listings(HOOKS["github"])) == 1
     assert [r.getMessage() for r in caplog.records if "is gone" in r.getMessage()] == [
         f"catch-up: endpoint 'github': the hook {GITHUB_HOOK} is gone "
         f"(GET {GITHUB_HOOK}/deliveries answered 404: Not Found); no longer asking it"

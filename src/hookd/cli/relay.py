@@ -177,6 +177,9 @@ def relay(
     storage = RelayStorage(database)
     storage.create()  # a database that cannot be opened is one sentence, before serving
     configure_logging("text")
+    # The same head, body and time limits as `hookd serve`, at their defaults; the
+    # connection limit is logged before the banner says the relay is listening.
+    limits = HttpLimits(max_connections=connection_limit(DEFAULT_MAX_CONNECTIONS, workers=0))
     listener = _listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{listener.getsockname()[1]}"
@@ -184,8 +187,6 @@ def relay(
     auth = " -H 'Authorization: Bearer $HOOKD_RELAY_TOKEN'" if admin_token else ""
     click.echo(f"Create a channel: curl -X POST{auth} {base}/channels")
     app = RelayApp(storage, settings)
-    # The same head, body and time limits as `hookd serve`, at their defaults.
-    limits = HttpLimits(max_connections=connection_limit(DEFAULT_MAX_CONNECTIONS, workers=0))
     config = uvicorn_config(app, limits, graceful_shutdown=10, proxy_headers=True)
     server = _RelayServer(app, config)
     uvloop.run(server.serve(sockets=[listener]))
